@@ -1,0 +1,36 @@
+//! A stand-in for Kubewarden's policy-server, for testing the
+//! linkerd-ha-policy module end to end: it loads the compiled `.wasm` with
+//! waPC on wasmtime, sends it AdmissionRequests built like the API server's,
+//! and answers its Kubernetes lookups from an in-memory [`Cluster`].
+//!
+//! ```no_run
+//! use policy_harness::{admission_request, Cluster, PolicyModule};
+//! use serde_json::json;
+//!
+//! let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "linkerd"}});
+//! let cluster = Cluster::default().with_object(namespace);
+//! let policy = PolicyModule::load("policy.wasm".as_ref(), cluster)?;
+//! let deployment = json!({
+//!     "apiVersion": "apps/v1",
+//!     "kind": "Deployment",
+//!     "metadata": {"name": "linkerd-destination", "namespace": "linkerd"},
+//! });
+//! let verdict = policy.validate(&admission_request(&deployment, "CREATE"), &json!({}))?;
+//! println!("{verdict:?} after {:?}", policy.host_calls());
+//! # Ok::<(), policy_harness::HarnessError>(())
+//! ```
+
+pub mod admission;
+pub mod cluster;
+mod error;
+pub mod manifests;
+mod policy_module;
+pub mod report;
+pub mod selectors;
+mod verdict;
+
+pub use admission::{admission_request, AdmissionRequestBuilder};
+pub use cluster::{Cluster, HostCall, HostCallError, ObjectKind};
+pub use error::{GuestFailure, HarnessError};
+pub use policy_module::{LoadOptions, PolicyModule};
+pub use verdict::{Outcome, SettingsValidation, Verdict};

@@ -1,0 +1,324 @@
+//! The admission edge: reads the request, decides which kind it is, asks the
+//! cluster only what the enabled rules need, runs the rules and answers.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::injection::{EffectiveInjection, InjectMode, NamespaceInjection};
+use crate::mutation::apply_all;
+use crate::objects::{
+    MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
+    PrometheusObject,
+};
+use crate::rules::{check_all, critical_component, Context, Lookup, Operation, RuleId, Subject};
+use crate::settings::Settings;
+use kubewarden_policy_sdk::settings::Validatable;
+use crate::verdict::{ObjectRef, Verdict};
+use crate::workload::{decode_json, Workload, WorkloadKind};
+
+/// Kubewarden's `ValidationResponse`, as the policy server reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Response {
+    pub accepted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutated_object: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+}
+
+impl Response {
+    pub fn accept() -> Self {
+        Self {
+            accepted: true,
+            message: None,
+            code: None,
+            mutated_object: None,
+            warnings: None,
+        }
+    }
+
+    pub fn reject(message: String, code: u16) -> Self {
+        Self {
+            accepted: false,
+            message: Some(message),
+            code: Some(code),
+            ..Self::accept()
+        }
+    }
+
+    fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        if !warnings.is_empty() {
+            self.warnings = Some(warnings);
+        }
+        self
+    }
+}
+
+/// Cluster lookups through Kubewarden's host capabilities. Errors are plain
+/// text: they end up in a warning, never in a rejection.
+pub trait ClusterLookup {
+    fn namespace(&self, name: &str) -> Result<NamespaceObject, String>;
+    fn disruption_budgets(&self, namespace: &str) -> Result<Vec<PodDisruptionBudget>, String>;
+    fn nodes(&self) -> Result<Vec<Node>, String>;
+}
+
+/// The validation payload: `{"request": AdmissionRequest, "settings": ...}`.
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    request: AdmissionRequest<'a>,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmissionRequest<'a> {
+    kind: GroupVersionKind,
+    #[serde(default)]
+    operation: Option<String>,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionKind {
+    #[serde(default)]
+    group: String,
+    kind: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("the request is not a Kubewarden validation payload: {0}")]
+    Payload(String),
+    #[error("invalid policy settings: {0}")]
+    Settings(String),
+    #[error("{kind} {name}: {source}")]
+    Object {
+        kind: String,
+        name: String,
+        source: crate::workload::DecodeError,
+    },
+    #[error("the {0} request carries no object")]
+    NoObject(String),
+    #[error("cannot apply the mutation: {0}")]
+    Edit(#[from] crate::mutation::EditError),
+    #[error("cannot read the object for mutation: {0}")]
+    MutationDecode(String),
+}
+
+impl RequestError {
+    fn code(&self) -> u16 {
+        match self {
+            Self::Edit(_) | Self::MutationDecode(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// Validates one request. Never panics on input: anything unreadable is a
+/// rejection that says what could not be read.
+pub fn validate(payload: &[u8], cluster: &dyn ClusterLookup) -> Response {
+    evaluate(payload, cluster).unwrap_or_else(|error| Response::reject(error.to_string(), error.code()))
+}
+
+fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, RequestError> {
+    let payload: Payload<'_> =
+        decode_payload(payload).map_err(RequestError::Payload)?;
+    let settings = match payload.settings {
+        Some(raw) if raw.get() != "null" => {
+            let settings = Settings::from_json(raw.get().as_bytes())
+                .map_err(|e| RequestError::Settings(e.to_string()))?;
+            settings.validate().map_err(RequestError::Settings)?;
+            settings
+        }
+        _ => Settings::from_json(b"{}").map_err(|e| RequestError::Settings(e.to_string()))?,
+    };
+    let request = payload.request;
+    let operation = match request.operation.as_deref() {
+        Some("CREATE") => Operation::Create,
+        Some("UPDATE") => Operation::Update,
+        // DELETE and CONNECT carry nothing to check.
+        _ => return Ok(Response::accept()),
+    };
+    if request.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Ok(Response::accept());
+    }
+    let Some(kind) = SubjectKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
+        return Ok(Response::accept());
+    };
+    let raw_object = request
+        .object
+        .filter(|raw| raw.get() != "null")
+        .ok_or_else(|| RequestError::NoObject(request.kind.kind.clone()))?;
+    let subject = kind.decode(raw_object.get()).map_err(|source| RequestError::Object {
+        kind: request.kind.kind.clone(),
+        name: object_name(raw_object.get()),
+        source,
+    })?;
+    let meta = subject_meta(&subject);
+    let namespace = request
+        .namespace
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| meta.namespace.clone());
+    let object = ObjectRef {
+        kind: request.kind.kind.clone(),
+        namespace: namespace.clone(),
+        name: meta.display_name().to_string(),
+    };
+
+    let context = gather_context(&subject, operation, namespace, &settings, cluster);
+    let findings = check_all(&subject, &context, &settings);
+    let mut verdict = Verdict::from_findings(findings, &settings.rules, &object);
+    if let NamespaceInjection::Unknown { reason } = &context.namespace_injection {
+        if context.injection.is_some_and(|d| d.namespace_unknown) {
+            verdict.warnings.insert(
+                0,
+                format!(
+                    "{object}: could not read namespace {:?} ({reason}); Linkerd's injection decision was made from the object's own annotations. Fix: let the policy get Namespaces (contextAwareResources: v1 Namespace)",
+                    context.namespace
+                ),
+            );
+        }
+    }
+    if let Some(message) = verdict.rejection_message(&object) {
+        return Ok(Response::reject(message, 400).with_warnings(verdict.warnings));
+    }
+    if verdict.edits.is_empty() {
+        return Ok(Response::accept().with_warnings(verdict.warnings));
+    }
+    // Only now is the whole object decoded: the common case never pays for it.
+    let mut mutated: Value = serde_json::from_str(raw_object.get())
+        .map_err(|e| RequestError::MutationDecode(e.to_string()))?;
+    apply_all(&mut mutated, &verdict.edits)?;
+    let mut response = Response::accept().with_warnings(verdict.warnings);
+    response.mutated_object = Some(mutated);
+    Ok(response)
+}
+
+fn decode_payload(payload: &[u8]) -> Result<Payload<'_>, String> {
+    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8 ({e})"))?;
+    decode_json(text).map_err(|e| format!("{} (at {})", e.message, e.path))
+}
+
+/// The name of an object that failed to decode, for the message.
+fn object_name(json: &str) -> String {
+    #[derive(Deserialize)]
+    struct Named {
+        metadata: NameOnly,
+    }
+    #[derive(Deserialize)]
+    struct NameOnly {
+        name: String,
+    }
+    serde_json::from_str::<Named>(json).map_or_else(|_| "<unnamed>".to_string(), |n| n.metadata.name)
+}
+
+/// The kinds the policy reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubjectKind {
+    Workload(WorkloadKind),
+    Namespace,
+    DisruptionBudget,
+    WebhookConfiguration,
+    Prometheus,
+}
+
+impl SubjectKind {
+    fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        if let Some(workload) = WorkloadKind::from_group_kind(group, kind) {
+            return Some(Self::Workload(workload));
+        }
+        Some(match (group, kind) {
+            ("", "Namespace") => Self::Namespace,
+            ("policy", "PodDisruptionBudget") => Self::DisruptionBudget,
+            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+                Self::WebhookConfiguration
+            }
+            ("monitoring.coreos.com", "Prometheus") => Self::Prometheus,
+            _ => return None,
+        })
+    }
+
+    fn decode(self, json: &str) -> Result<Subject, crate::workload::DecodeError> {
+        Ok(match self {
+            Self::Workload(kind) => Subject::Workload(Workload::decode(kind, json)?),
+            Self::Namespace => Subject::Namespace(decode_json(json)?),
+            Self::DisruptionBudget => Subject::DisruptionBudget(decode_json(json)?),
+            Self::WebhookConfiguration => {
+                Subject::InjectorWebhook(decode_json::<MutatingWebhookConfiguration>(json)?)
+            }
+            Self::Prometheus => Subject::Prometheus(decode_json::<PrometheusObject>(json)?),
+        })
+    }
+}
+
+fn subject_meta(subject: &Subject) -> &ObjectMeta {
+    match subject {
+        Subject::Workload(workload) => &workload.meta,
+        Subject::Namespace(namespace) => &namespace.metadata,
+        Subject::DisruptionBudget(budget) => &budget.metadata,
+        Subject::InjectorWebhook(configuration) => &configuration.metadata,
+        Subject::Prometheus(prometheus) => &prometheus.metadata,
+    }
+}
+
+/// Looks up only what an enabled rule will read for this object.
+fn gather_context(
+    subject: &Subject,
+    operation: Operation,
+    namespace: String,
+    settings: &Settings,
+    cluster: &dyn ClusterLookup,
+) -> Context {
+    let mut context = Context::new(operation, namespace);
+    let Subject::Workload(workload) = subject else {
+        return context;
+    };
+    let rules = &settings.rules;
+    let injection_rules_on = [
+        RuleId::SafeToEvict,
+        RuleId::ProxyPresent,
+        RuleId::ProxyResources,
+        RuleId::SystemNamespaces,
+    ]
+    .into_iter()
+    .any(|rule| rules.is_on(rule));
+    if injection_rules_on && EffectiveInjection::needs_namespace(workload) {
+        context.namespace_injection = if context.namespace.is_empty() {
+            NamespaceInjection::Unknown {
+                reason: "the request names no namespace".to_string(),
+            }
+        } else {
+            match cluster.namespace(&context.namespace) {
+                Ok(namespace) => NamespaceInjection::Known(InjectMode::of(&namespace.metadata)),
+                Err(reason) => NamespaceInjection::Unknown { reason },
+            }
+        };
+    }
+    context.injection = Some(EffectiveInjection::resolve(
+        workload,
+        &context.namespace_injection,
+    ));
+    if critical_component(workload, &context.namespace, settings).is_some() {
+        if rules.is_on(RuleId::DisruptionBudgets) {
+            context.disruption_budgets = cluster
+                .disruption_budgets(&context.namespace)
+                .map_or_else(Lookup::Failed, Lookup::Found);
+        }
+        if rules.is_on(RuleId::NodeCapacity) {
+            context.nodes = cluster.nodes().map_or_else(Lookup::Failed, Lookup::Found);
+        }
+    }
+    context
+}

@@ -1,0 +1,53 @@
+//! linkerd-ha-policy: a Kubewarden policy that keeps workloads and Linkerd's
+//! control plane within Linkerd's high-availability rules.
+//!
+//! Data path: waPC entry points (here) → [`settings`] → [`admission`] decodes
+//! what the rules read ([`workload`] gives one view of every pod-creating
+//! kind) → [`rules`] → [`verdict`] → [`mutation`] edits the request's JSON.
+#![deny(unsafe_code)]
+
+pub mod admission;
+pub mod host;
+pub mod injection;
+pub mod mutation;
+pub mod objects;
+pub mod quantity;
+pub mod rules;
+pub mod settings;
+pub mod verdict;
+pub mod workload;
+
+use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
+use wapc_guest::prelude::*;
+
+use crate::settings::Settings;
+
+#[allow(unsafe_code)] // waPC requires this exported, unmangled symbol
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", kubewarden_policy_sdk::protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let response = admission::validate(payload, &host::KubewardenHost);
+    Ok(serde_json::to_vec(&response)?)
+}
+
+fn validate_settings(payload: &[u8]) -> CallResult {
+    Ok(serde_json::to_vec(&settings_verdict(payload))?)
+}
+
+/// Settings are judged here rather than by the SDK's helper so that a
+/// malformed document is a `valid: false` answer naming the field, not a
+/// guest error.
+pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
+    let checked = Settings::from_json(payload)
+        .map_err(|error| error.to_string())
+        .and_then(|settings| settings.validate());
+    SettingsValidationResponse {
+        valid: checked.is_ok(),
+        message: checked.err(),
+    }
+}

@@ -1,0 +1,475 @@
+//! The policy's settings: typed, camelCase, unknown fields rejected, defaults
+//! in the `Default` impls below and nowhere else.
+
+use std::collections::BTreeSet;
+
+use kubewarden_policy_sdk::settings::Validatable;
+use serde::Deserialize;
+
+use crate::quantity::Quantity;
+use crate::rules::RuleId;
+
+/// What the policy does with a rule's violations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Reject the request.
+    Enforce,
+    /// Fix the object where the rule can; otherwise reject.
+    Mutate,
+    /// Accept with an admission warning.
+    Warn,
+    /// Skip the rule.
+    Off,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Mutate => "mutate",
+            Self::Warn => "warn",
+            Self::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Settings {
+    pub rules: RuleActions,
+    pub system_namespaces: Vec<String>,
+    pub safe_to_evict: SafeToEvictSettings,
+    pub proxy_resources: ProxyResourcesSettings,
+    pub control_plane: ControlPlaneSettings,
+    pub injector_webhook: InjectorWebhookSettings,
+    pub prometheus: PrometheusSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rules: RuleActions::default(),
+            system_namespaces: vec!["kube-system".to_string()],
+            safe_to_evict: SafeToEvictSettings::default(),
+            proxy_resources: ProxyResourcesSettings::default(),
+            control_plane: ControlPlaneSettings::default(),
+            injector_webhook: InjectorWebhookSettings::default(),
+            prometheus: PrometheusSettings::default(),
+        }
+    }
+}
+
+/// One action per rule, keyed by the rule's settings name.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RuleActions {
+    pub injection_annotation: Action,
+    pub system_namespaces: Action,
+    pub safe_to_evict: Action,
+    pub proxy_present: Action,
+    pub proxy_resources: Action,
+    pub control_plane_replicas: Action,
+    pub control_plane_anti_affinity: Action,
+    pub control_plane_resources: Action,
+    pub disruption_budgets: Action,
+    pub injector_webhook: Action,
+    pub prometheus_retention: Action,
+    pub node_capacity: Action,
+}
+
+impl Default for RuleActions {
+    fn default() -> Self {
+        Self {
+            injection_annotation: Action::Enforce,
+            system_namespaces: Action::Mutate,
+            safe_to_evict: Action::Mutate,
+            // Only meaningful after every mutating webhook ran, i.e. in a
+            // validating deployment of the policy.
+            proxy_present: Action::Off,
+            // Before injection the control plane's proxy defaults are
+            // invisible, so only the certain cases are reported by default.
+            proxy_resources: Action::Warn,
+            control_plane_replicas: Action::Enforce,
+            control_plane_anti_affinity: Action::Enforce,
+            control_plane_resources: Action::Enforce,
+            disruption_budgets: Action::Enforce,
+            injector_webhook: Action::Enforce,
+            prometheus_retention: Action::Warn,
+            node_capacity: Action::Warn,
+        }
+    }
+}
+
+impl RuleActions {
+    pub fn action(&self, rule: RuleId) -> Action {
+        match rule {
+            RuleId::InjectionAnnotation => self.injection_annotation,
+            RuleId::SystemNamespaces => self.system_namespaces,
+            RuleId::SafeToEvict => self.safe_to_evict,
+            RuleId::ProxyPresent => self.proxy_present,
+            RuleId::ProxyResources => self.proxy_resources,
+            RuleId::ControlPlaneReplicas => self.control_plane_replicas,
+            RuleId::ControlPlaneAntiAffinity => self.control_plane_anti_affinity,
+            RuleId::ControlPlaneResources => self.control_plane_resources,
+            RuleId::DisruptionBudgets => self.disruption_budgets,
+            RuleId::InjectorWebhook => self.injector_webhook,
+            RuleId::PrometheusRetention => self.prometheus_retention,
+            RuleId::NodeCapacity => self.node_capacity,
+        }
+    }
+
+    pub fn is_on(&self, rule: RuleId) -> bool {
+        self.action(rule) != Action::Off
+    }
+}
+
+/// Which Cluster Autoscaler annotation marks a meshed pod as evictable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SafeToEvictAnnotation {
+    /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "true"`
+    #[serde(rename = "safe-to-evict")]
+    SafeToEvict,
+    /// `cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes`
+    /// listing the proxy's identity volume.
+    #[serde(rename = "safe-to-evict-local-volumes")]
+    LocalVolumes,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct SafeToEvictSettings {
+    pub annotation: SafeToEvictAnnotation,
+    /// The autoscaler runs with `--skip-nodes-with-local-storage=false`, so
+    /// the proxy's volume never blocks a scale-down.
+    pub autoscaler_skips_local_storage: bool,
+}
+
+impl Default for SafeToEvictSettings {
+    fn default() -> Self {
+        Self {
+            annotation: SafeToEvictAnnotation::SafeToEvict,
+            autoscaler_skips_local_storage: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ProxyResourcesSettings {
+    pub cpu_request: Quantity,
+    pub memory_request: Quantity,
+    /// The annotation values the mutation writes, as the operator spelled them.
+    #[serde(skip)]
+    pub spelled: (String, String),
+}
+
+impl Default for ProxyResourcesSettings {
+    fn default() -> Self {
+        Self {
+            cpu_request: Quantity::from_nanos(100_000_000),
+            memory_request: Quantity::from_units(20 << 20),
+            spelled: (String::new(), String::new()),
+        }
+    }
+}
+
+/// Which containers of a control-plane pod must carry resource requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceContainers {
+    /// The component's own container (named like the component) and the proxy.
+    Main,
+    /// Every container.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ControlPlaneSettings {
+    pub namespace: String,
+    /// Values of the `linkerd.io/control-plane-component` label held critical.
+    pub components: Vec<String>,
+    pub replicas: u32,
+    pub requests: ResourceRequests,
+    pub resource_containers: ResourceContainers,
+}
+
+impl Default for ControlPlaneSettings {
+    fn default() -> Self {
+        Self {
+            namespace: "linkerd".to_string(),
+            components: ["destination", "identity", "proxy-injector"]
+                .map(String::from)
+                .to_vec(),
+            replicas: 3,
+            requests: ResourceRequests::default(),
+            resource_containers: ResourceContainers::Main,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceRequests {
+    pub cpu: Quantity,
+    pub memory: Quantity,
+}
+
+impl Default for ResourceRequests {
+    fn default() -> Self {
+        Self {
+            cpu: Quantity::from_nanos(100_000_000),
+            memory: Quantity::from_units(10 << 20),
+        }
+    }
+}
+
+/// The admission webhook failure policies Kubernetes knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FailurePolicy {
+    Fail,
+    Ignore,
+}
+
+impl FailurePolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fail => "Fail",
+            Self::Ignore => "Ignore",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct InjectorWebhookSettings {
+    pub name: String,
+    pub failure_policy: FailurePolicy,
+}
+
+impl Default for InjectorWebhookSettings {
+    fn default() -> Self {
+        Self {
+            name: "linkerd-proxy-injector-webhook-config".to_string(),
+            failure_policy: FailurePolicy::Fail,
+        }
+    }
+}
+
+/// Which Prometheus retention limits must be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionRequirement {
+    Time,
+    Size,
+    Both,
+    Either,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    pub namespaces: Vec<String>,
+    pub require: RetentionRequirement,
+    /// More than zero: check Prometheus memory against ~5 MiB per meshed pod.
+    pub meshed_pods: u64,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        Self {
+            namespaces: vec!["linkerd-viz".to_string()],
+            require: RetentionRequirement::Either,
+            meshed_pods: 0,
+        }
+    }
+}
+
+/// Why settings were refused; the message always names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// `path` is empty or starts with a dot: `settings.rules.safeToEvict`.
+    #[error("settings{path}: {message}")]
+    Decode { path: String, message: String },
+    #[error("settings.{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl Settings {
+    /// Decodes settings JSON, naming the offending field on failure.
+    pub fn from_json(json: &[u8]) -> Result<Self, SettingsError> {
+        // A policy deployed without settings may be handed `null` or nothing.
+        let trimmed = json.trim_ascii();
+        let json = if trimmed.is_empty() || trimmed == b"null" { b"{}" } else { json };
+        let deserializer = &mut serde_json::Deserializer::from_slice(json);
+        let mut settings: Settings =
+            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                SettingsError::Decode {
+                    path: if path == "." { String::new() } else { format!(".{path}") },
+                    message: error.into_inner().to_string(),
+                }
+            })?;
+        settings.proxy_resources.spelled = (
+            settings.proxy_resources.cpu_request.to_string(),
+            settings.proxy_resources.memory_request.to_string(),
+        );
+        Ok(settings)
+    }
+
+    /// Every problem with the values, each naming its field.
+    pub fn problems(&self) -> Vec<SettingsError> {
+        let mut problems = Vec::new();
+        let mut invalid = |field: String, message: String| {
+            problems.push(SettingsError::Invalid { field, message })
+        };
+        for rule in RuleId::ALL {
+            let action = self.rules.action(rule);
+            if action == Action::Mutate && !rule.can_mutate() {
+                invalid(
+                    format!("rules.{}", rule.name()),
+                    "`mutate` is not an action this rule can take (it has nothing it could fix); use enforce, warn or off".to_string(),
+                );
+            }
+        }
+        check_names(&mut invalid, "systemNamespaces", &self.system_namespaces);
+        check_name(&mut invalid, "controlPlane.namespace", &self.control_plane.namespace);
+        if self.control_plane.components.is_empty() {
+            invalid(
+                "controlPlane.components".into(),
+                "must list at least one control-plane component (e.g. destination, identity, proxy-injector)".into(),
+            );
+        }
+        check_names(&mut invalid, "controlPlane.components", &self.control_plane.components);
+        if self.control_plane.replicas == 0 {
+            invalid(
+                "controlPlane.replicas".into(),
+                "must be at least 1 (Linkerd's HA mode uses 3)".into(),
+            );
+        }
+        if self.injector_webhook.name.trim().is_empty() {
+            invalid("injectorWebhook.name".into(), "must not be empty".into());
+        }
+        check_names(&mut invalid, "prometheus.namespaces", &self.prometheus.namespaces);
+        problems
+    }
+}
+
+fn check_name(invalid: &mut impl FnMut(String, String), field: &str, name: &str) {
+    if name.trim().is_empty() {
+        invalid(field.to_string(), "must not be empty".into());
+    } else if name.trim() != name {
+        invalid(
+            field.to_string(),
+            format!("{name:?} has surrounding white space"),
+        );
+    }
+}
+
+fn check_names(
+    invalid: &mut impl FnMut(String, String),
+    field: &str,
+    names: &[String],
+) {
+    let mut seen = BTreeSet::new();
+    for (index, name) in names.iter().enumerate() {
+        check_name(invalid, &format!("{field}[{index}]"), name);
+        if !seen.insert(name) {
+            invalid(format!("{field}[{index}]"), format!("{name:?} is listed twice"));
+        }
+    }
+}
+
+impl Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn decode(value: serde_json::Value) -> Result<Settings, SettingsError> {
+        Settings::from_json(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn empty_settings_are_the_defaults() {
+        let settings = decode(json!({})).unwrap();
+        assert_eq!(settings.rules, RuleActions::default());
+        assert_eq!(settings.system_namespaces, vec!["kube-system"]);
+        assert_eq!(settings.proxy_resources.spelled, ("100m".into(), "20Mi".into()));
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn documented_block_decodes() {
+        let settings = decode(json!({
+            "rules": {"injectionAnnotation": "enforce", "systemNamespaces": "mutate",
+                      "safeToEvict": "mutate", "proxyPresent": "off", "proxyResources": "warn",
+                      "controlPlaneReplicas": "enforce", "controlPlaneAntiAffinity": "mutate",
+                      "controlPlaneResources": "mutate", "disruptionBudgets": "enforce",
+                      "injectorWebhook": "enforce", "prometheusRetention": "warn", "nodeCapacity": "warn"},
+            "systemNamespaces": ["kube-system", "kube-public"],
+            "safeToEvict": {"annotation": "safe-to-evict-local-volumes", "autoscalerSkipsLocalStorage": false},
+            "proxyResources": {"cpuRequest": "0.2", "memoryRequest": "64Mi"},
+            "controlPlane": {"namespace": "linkerd", "components": ["destination"], "replicas": 2,
+                             "requests": {"cpu": "100m", "memory": "10Mi"}, "resourceContainers": "all"},
+            "injectorWebhook": {"name": "x", "failurePolicy": "Ignore"},
+            "prometheus": {"namespaces": ["linkerd-viz"], "require": "both", "meshedPods": 40}
+        }))
+        .unwrap();
+        assert!(settings.validate().is_ok());
+        assert_eq!(settings.proxy_resources.spelled, ("200m".into(), "64Mi".into()));
+        assert_eq!(settings.safe_to_evict.annotation, SafeToEvictAnnotation::LocalVolumes);
+        assert_eq!(settings.control_plane.resource_containers, ResourceContainers::All);
+    }
+
+    #[rstest]
+    #[case::unknown_top_level(json!({"rulez": {}}), "settings.rulez: unknown field `rulez`, expected one of `rules`")]
+    #[case::unknown_rule(json!({"rules": {"safeToEvic": "warn"}}), "settings.rules.safeToEvic: unknown field `safeToEvic`")]
+    #[case::unknown_action(json!({"rules": {"safeToEvict": "block"}}), "settings.rules.safeToEvict: unknown variant `block`")]
+    #[case::malformed_quantity(json!({"proxyResources": {"cpuRequest": "lots"}}), "settings.proxyResources.cpuRequest")]
+    #[case::wrong_type(json!({"systemNamespaces": "kube-system"}), "settings.systemNamespaces: invalid type")]
+    #[case::unknown_annotation(json!({"safeToEvict": {"annotation": "evict"}}), "settings.safeToEvict.annotation")]
+    #[case::unknown_failure_policy(json!({"injectorWebhook": {"failurePolicy": "fail"}}), "settings.injectorWebhook.failurePolicy")]
+    #[case::negative_replicas(json!({"controlPlane": {"replicas": -1}}), "settings.controlPlane.replicas")]
+    #[case::not_an_object(json!([1, 2]), "settings: invalid type: sequence")]
+    fn undecodable_settings_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
+        let error = decode(value).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+
+    #[rstest]
+    #[case::mutate_on_validating_rule(json!({"rules": {"injectionAnnotation": "mutate"}}), "settings.rules.injectionAnnotation: `mutate` is not an action")]
+    #[case::mutate_proxy_present(json!({"rules": {"proxyPresent": "mutate"}}), "settings.rules.proxyPresent")]
+    #[case::empty_system_namespace(json!({"systemNamespaces": ["kube-system", ""]}), "settings.systemNamespaces[1]: must not be empty")]
+    #[case::duplicate_system_namespace(json!({"systemNamespaces": ["a", "a"]}), "settings.systemNamespaces[1]: \"a\" is listed twice")]
+    #[case::zero_replicas(json!({"controlPlane": {"replicas": 0}}), "settings.controlPlane.replicas: must be at least 1")]
+    #[case::no_components(json!({"controlPlane": {"components": []}}), "settings.controlPlane.components: must list at least one")]
+    #[case::empty_control_plane_namespace(json!({"controlPlane": {"namespace": " "}}), "settings.controlPlane.namespace: must not be empty")]
+    #[case::empty_webhook_name(json!({"injectorWebhook": {"name": ""}}), "settings.injectorWebhook.name: must not be empty")]
+    fn invalid_values_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
+        let error = decode(value).unwrap().validate().unwrap_err();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let settings = decode(json!({"controlPlane": {"replicas": 0, "components": []}, "systemNamespaces": [""]})).unwrap();
+        assert_eq!(settings.problems().len(), 3);
+    }
+}

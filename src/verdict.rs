@@ -1,0 +1,125 @@
+//! Turns the rules' findings into one answer: each finding weighed by its
+//! rule's action, every rejection listed so one fix-and-retry cycle is enough.
+
+use crate::mutation::Edit;
+use crate::rules::{Finding, Severity};
+use crate::settings::{Action, RuleActions};
+
+/// Which object a message is about: `Deployment emojivoto/web`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// One line per violation that rejects the request.
+    pub rejections: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Fixes to apply when nothing rejects.
+    pub edits: Vec<Edit>,
+}
+
+impl Verdict {
+    pub fn from_findings(findings: Vec<Finding>, actions: &RuleActions, object: &ObjectRef) -> Self {
+        let mut verdict = Self::default();
+        for finding in findings {
+            let line = format!("[{}] {object}: {}. Fix: {}", finding.rule, finding.problem, finding.fix);
+            match (finding.severity, actions.action(finding.rule)) {
+                (_, Action::Off) => {}
+                (Severity::Notice, _) => verdict.warnings.push(line),
+                (Severity::Forbidden, _) => verdict.rejections.push(line),
+                (Severity::Violation { .. }, Action::Warn) => verdict.warnings.push(line),
+                (Severity::Violation { .. }, Action::Enforce) => verdict.rejections.push(line),
+                (Severity::Violation { edits }, Action::Mutate) if !edits.is_empty() => {
+                    verdict.edits.extend(edits)
+                }
+                (Severity::Violation { .. }, Action::Mutate) => verdict.rejections.push(line),
+            }
+        }
+        verdict
+    }
+
+    /// The message shown by `kubectl` on rejection.
+    pub fn rejection_message(&self, object: &ObjectRef) -> Option<String> {
+        match self.rejections.len() {
+            0 => None,
+            1 => Some(self.rejections[0].clone()),
+            count => Some(format!(
+                "{object} violates {count} Linkerd HA rules:\n- {}",
+                self.rejections.join("\n- ")
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleId;
+    use rstest::rstest;
+
+    fn object() -> ObjectRef {
+        ObjectRef { kind: "Deployment".into(), namespace: "app".into(), name: "web".into() }
+    }
+
+    fn fixable() -> Finding {
+        Finding::violation(RuleId::SafeToEvict, "missing", "add it")
+            .fixed_by(vec![Edit::insert(vec!["metadata".into()], "k", "v")])
+    }
+
+    fn actions(action: Action) -> RuleActions {
+        RuleActions { safe_to_evict: action, ..RuleActions::default() }
+    }
+
+    #[rstest]
+    #[case::enforce(Action::Enforce, (1, 0, 0))]
+    #[case::mutate(Action::Mutate, (0, 0, 1))]
+    #[case::warn(Action::Warn, (0, 1, 0))]
+    #[case::off(Action::Off, (0, 0, 0))]
+    fn actions_weigh_a_fixable_violation(#[case] action: Action, #[case] expected: (usize, usize, usize)) {
+        let verdict = Verdict::from_findings(vec![fixable()], &actions(action), &object());
+        assert_eq!((verdict.rejections.len(), verdict.warnings.len(), verdict.edits.len()), expected);
+    }
+
+    #[test]
+    fn unfixable_violation_under_mutate_rejects() {
+        let finding = Finding::violation(RuleId::SafeToEvict, "odd value", "set true");
+        let verdict = Verdict::from_findings(vec![finding], &actions(Action::Mutate), &object());
+        assert_eq!(verdict.rejections.len(), 1);
+    }
+
+    #[rstest]
+    #[case::warn(Action::Warn)]
+    #[case::mutate(Action::Mutate)]
+    fn forbidden_rejects_under_every_action_but_off(#[case] action: Action) {
+        let finding = Finding::forbidden(RuleId::SafeToEvict, "no", "don't");
+        assert_eq!(Verdict::from_findings(vec![finding], &actions(action), &object()).rejections.len(), 1);
+    }
+
+    #[test]
+    fn message_names_rule_object_problem_and_fix_and_lists_all() {
+        let findings = vec![
+            Finding::violation(RuleId::SafeToEvict, "first", "fix one"),
+            Finding::violation(RuleId::SafeToEvict, "second", "fix two"),
+        ];
+        let verdict = Verdict::from_findings(findings, &actions(Action::Enforce), &object());
+        let message = verdict.rejection_message(&object()).unwrap();
+        assert_eq!(
+            message,
+            "Deployment app/web violates 2 Linkerd HA rules:\n- [safeToEvict] Deployment app/web: first. Fix: fix one\n- [safeToEvict] Deployment app/web: second. Fix: fix two"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! One view of every pod-creating kind: the object's own metadata, its
+//! replica count, and the pod template's metadata and spec, wherever the kind
+//! keeps them.
+
+use serde::Deserialize;
+
+use crate::objects::{null_as_default, Container, ObjectMeta, PodSpec};
+
+/// The eight kinds that create pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Pod,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    ReplicationController,
+    Job,
+    CronJob,
+}
+
+impl WorkloadKind {
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        Some(match (group, kind) {
+            ("", "Pod") => Self::Pod,
+            ("", "ReplicationController") => Self::ReplicationController,
+            ("apps", "Deployment") => Self::Deployment,
+            ("apps", "ReplicaSet") => Self::ReplicaSet,
+            ("apps", "StatefulSet") => Self::StatefulSet,
+            ("apps", "DaemonSet") => Self::DaemonSet,
+            ("batch", "Job") => Self::Job,
+            ("batch", "CronJob") => Self::CronJob,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pod => "Pod",
+            Self::Deployment => "Deployment",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::ReplicationController => "ReplicationController",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+        }
+    }
+
+    /// Where the pod template lives in the object's JSON.
+    pub fn template_path(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod => &[],
+            Self::CronJob => &["spec", "jobTemplate", "spec", "template"],
+            _ => &["spec", "template"],
+        }
+    }
+
+    /// Kinds whose `spec.replicas` sets how many pods run.
+    pub fn has_replicas(self) -> bool {
+        matches!(
+            self,
+            Self::Deployment | Self::ReplicaSet | Self::StatefulSet | Self::ReplicationController
+        )
+    }
+}
+
+/// A pod template (or a Pod's own metadata and spec).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PodTemplate {
+    #[serde(deserialize_with = "null_as_default")]
+    pub metadata: ObjectMeta,
+    #[serde(deserialize_with = "null_as_default")]
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    /// The object's own metadata (for a Pod, also its pod metadata).
+    pub meta: ObjectMeta,
+    /// `spec.replicas`, where the kind has it and the object sets it.
+    pub replicas: Option<i64>,
+    pub template: PodTemplate,
+}
+
+impl Workload {
+    /// Decodes the parts of `json` the rules read, for the given kind.
+    pub fn decode(kind: WorkloadKind, json: &str) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Templated {
+            #[serde(default, deserialize_with = "null_as_default")]
+            metadata: ObjectMeta,
+            #[serde(default, deserialize_with = "null_as_default")]
+            spec: TemplatedSpec,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct TemplatedSpec {
+            #[serde(deserialize_with = "null_as_default")]
+            replicas: Option<i64>,
+            #[serde(deserialize_with = "null_as_default")]
+            template: PodTemplate,
+            #[serde(rename = "jobTemplate", deserialize_with = "null_as_default")]
+            job_template: JobTemplate,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct JobTemplate {
+            #[serde(deserialize_with = "null_as_default")]
+            spec: JobSpec,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct JobSpec {
+            #[serde(deserialize_with = "null_as_default")]
+            template: PodTemplate,
+        }
+
+        if kind == WorkloadKind::Pod {
+            let pod: PodTemplate = decode_json(json)?;
+            return Ok(Self {
+                kind,
+                meta: pod.metadata.clone(),
+                replicas: None,
+                template: pod,
+            });
+        }
+        let object: Templated = decode_json(json)?;
+        let template = if kind == WorkloadKind::CronJob {
+            object.spec.job_template.spec.template
+        } else {
+            object.spec.template
+        };
+        Ok(Self {
+            kind,
+            meta: object.metadata,
+            replicas: object.spec.replicas.filter(|_| kind.has_replicas()),
+            template,
+        })
+    }
+
+    /// The pod's own metadata: the Pod's, or the template's.
+    pub fn pod_meta(&self) -> &ObjectMeta {
+        &self.template.metadata
+    }
+
+    pub fn pod_spec(&self) -> &PodSpec {
+        &self.template.spec
+    }
+
+    /// JSON path of the pod metadata, for mutations.
+    pub fn pod_meta_path(&self) -> Vec<String> {
+        self.path_under_template("metadata")
+    }
+
+    /// JSON path of the pod spec, for mutations.
+    pub fn pod_spec_path(&self) -> Vec<String> {
+        self.path_under_template("spec")
+    }
+
+    fn path_under_template(&self, leaf: &str) -> Vec<String> {
+        self.kind
+            .template_path()
+            .iter()
+            .map(|segment| segment.to_string())
+            .chain(std::iter::once(leaf.to_string()))
+            .collect()
+    }
+
+    /// The `linkerd-proxy` container, or the native-sidecar init container
+    /// of that name, with its place in the spec for mutations.
+    pub fn proxy_container(&self) -> Option<ContainerRef<'_>> {
+        let spec = self.pod_spec();
+        self.containers()
+            .find(|c| c.container.name == PROXY_CONTAINER)
+            .or_else(|| {
+                spec.init_containers
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.name == PROXY_CONTAINER)
+                    .map(|(index, container)| ContainerRef {
+                        list: "initContainers",
+                        index,
+                        container,
+                    })
+            })
+    }
+
+    /// The regular containers, with their place in the spec.
+    pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'_>> {
+        self.pod_spec()
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(index, container)| ContainerRef {
+                list: "containers",
+                index,
+                container,
+            })
+    }
+
+    /// Regular containers and native-sidecar init containers: what runs for
+    /// the pod's whole life.
+    pub fn long_running_containers(&self) -> impl Iterator<Item = ContainerRef<'_>> {
+        let sidecars = self
+            .pod_spec()
+            .init_containers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.restart_policy == "Always")
+            .map(|(index, container)| ContainerRef {
+                list: "initContainers",
+                index,
+                container,
+            });
+        self.containers().chain(sidecars)
+    }
+}
+
+/// The name of the container Linkerd's injector adds.
+pub const PROXY_CONTAINER: &str = "linkerd-proxy";
+
+/// A container and where it sits (`containers[2]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub list: &'static str,
+    pub index: usize,
+    pub container: &'a Container,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the object cannot be read: {message} (at {path})")]
+pub struct DecodeError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Decodes JSON, reporting the path of the field that did not fit.
+pub fn decode_json<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
+    let deserializer = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| DecodeError {
+        path: error.path().to_string(),
+        message: error.into_inner().to_string(),
+    })
+}
