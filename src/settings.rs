@@ -10,8 +10,7 @@ use crate::quantity::Quantity;
 use crate::rules::RuleId;
 
 /// What the policy does with a rule's violations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Reject the request.
     Enforce,
@@ -21,6 +20,36 @@ pub enum Action {
     Warn,
     /// Skip the rule.
     Off,
+}
+
+impl<'de> Deserialize<'de> for Action {
+    /// Reads the action names, and also YAML 1.1's reading of an unquoted
+    /// `off` (boolean false, as Kubernetes' YAML parser delivers it).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Spelling {
+            Name(String),
+            Flag(bool),
+        }
+        const EXPECTED: &str = "one of `enforce`, `mutate`, `warn`, `off`";
+        match Spelling::deserialize(deserializer) {
+            Ok(Spelling::Name(name)) => match name.as_str() {
+                "enforce" => Ok(Self::Enforce),
+                "mutate" => Ok(Self::Mutate),
+                "warn" => Ok(Self::Warn),
+                "off" => Ok(Self::Off),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown action `{other}`, expected {EXPECTED}"
+                ))),
+            },
+            Ok(Spelling::Flag(false)) => Ok(Self::Off),
+            Ok(Spelling::Flag(true)) => Err(serde::de::Error::custom(format!(
+                "`true` is not an action (an unquoted `on` or `yes` in YAML?), expected {EXPECTED}"
+            ))),
+            Err(_) => Err(serde::de::Error::custom(format!("expected an action, {EXPECTED}"))),
+        }
+    }
 }
 
 impl Action {
@@ -302,6 +331,13 @@ impl Settings {
         // A policy deployed without settings may be handed `null` or nothing.
         let trimmed = json.trim_ascii();
         let json = if trimmed.is_empty() || trimmed == b"null" { b"{}" } else { json };
+        // serde would also read a struct from a list; settings are a map.
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return Err(SettingsError::Decode {
+                path: String::new(),
+                message: "expected a map of settings (a JSON object)".to_string(),
+            });
+        }
         let deserializer = &mut serde_json::Deserializer::from_slice(json);
         let mut settings: Settings =
             serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -441,13 +477,15 @@ mod tests {
     #[rstest]
     #[case::unknown_top_level(json!({"rulez": {}}), "settings.rulez: unknown field `rulez`, expected one of `rules`")]
     #[case::unknown_rule(json!({"rules": {"safeToEvic": "warn"}}), "settings.rules.safeToEvic: unknown field `safeToEvic`")]
-    #[case::unknown_action(json!({"rules": {"safeToEvict": "block"}}), "settings.rules.safeToEvict: unknown variant `block`")]
+    #[case::unknown_action(json!({"rules": {"safeToEvict": "block"}}), "settings.rules.safeToEvict: unknown action `block`, expected one of `enforce`")]
+    #[case::yaml_on(json!({"rules": {"safeToEvict": true}}), "settings.rules.safeToEvict: `true` is not an action")]
+    #[case::number_action(json!({"rules": {"safeToEvict": 1}}), "settings.rules.safeToEvict: expected an action")]
     #[case::malformed_quantity(json!({"proxyResources": {"cpuRequest": "lots"}}), "settings.proxyResources.cpuRequest")]
     #[case::wrong_type(json!({"systemNamespaces": "kube-system"}), "settings.systemNamespaces: invalid type")]
     #[case::unknown_annotation(json!({"safeToEvict": {"annotation": "evict"}}), "settings.safeToEvict.annotation")]
     #[case::unknown_failure_policy(json!({"injectorWebhook": {"failurePolicy": "fail"}}), "settings.injectorWebhook.failurePolicy")]
     #[case::negative_replicas(json!({"controlPlane": {"replicas": -1}}), "settings.controlPlane.replicas")]
-    #[case::not_an_object(json!([1, 2]), "settings: invalid type: sequence")]
+    #[case::not_an_object(json!([1, 2]), "settings: expected a map of settings")]
     fn undecodable_settings_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
         let error = decode(value).unwrap_err().to_string();
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
@@ -465,6 +503,13 @@ mod tests {
     fn invalid_values_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
         let error = decode(value).unwrap().validate().unwrap_err();
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+
+    #[test]
+    fn unquoted_yaml_off_reads_as_off() {
+        let settings = decode(json!({"rules": {"proxyPresent": false, "safeToEvict": "off"}})).unwrap();
+        assert_eq!(settings.rules.proxy_present, Action::Off);
+        assert_eq!(settings.rules.safe_to_evict, Action::Off);
     }
 
     #[test]

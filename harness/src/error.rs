@@ -2,13 +2,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Everything that can go wrong in the harness.
+/// Everything that can go wrong in the harness. Messages include their
+/// cause, so a plain `{error}` tells the whole story.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The module could not be compiled, linked or instantiated.
     #[error("cannot load the policy module: {0}")]
@@ -20,23 +21,23 @@ pub enum HarnessError {
     #[error(transparent)]
     Guest(GuestFailure),
     /// The guest answered, but not with what the Kubewarden protocol says.
-    #[error("the answer to `{operation}` is not valid: {source}: {answer}")]
+    #[error("the answer to `{operation}` is not valid: {cause}: {answer}")]
     BadAnswer {
         operation: String,
         answer: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
-    #[error("cannot encode the payload of `{operation}`: {source}")]
+    #[error("cannot encode the payload of `{operation}`: {cause}")]
     Encode {
         operation: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
-    #[error("{}: {source}", document_location(file.as_deref(), *document))]
+    #[error("{}: {cause}", document_location(file.as_deref(), *document))]
     Yaml {
         file: Option<PathBuf>,
         /// 1-based position of the document in the stream.
         document: usize,
-        source: serde_yaml_ng::Error,
+        cause: serde_yaml_ng::Error,
     },
     #[error("{}: not an object but {found}", document_location(file.as_deref(), *document))]
     NotAnObject {
@@ -59,11 +60,11 @@ impl HarnessError {
     pub(crate) fn in_file(self, path: &Path) -> Self {
         match self {
             Self::Yaml {
-                document, source, ..
+                document, cause, ..
             } => Self::Yaml {
                 file: Some(path.to_owned()),
                 document,
-                source,
+                cause,
             },
             Self::NotAnObject {
                 document, found, ..

@@ -15,10 +15,10 @@ use crate::HarnessError;
 pub fn load_yaml_documents(text: &str) -> Result<Vec<Value>, HarnessError> {
     let mut objects = Vec::new();
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(|source| HarnessError::Yaml {
+        let value = Value::deserialize(document).map_err(|cause| HarnessError::Yaml {
             file: None,
             document: index + 1,
-            source,
+            cause,
         })?;
         match value {
             Value::Null => {}
@@ -42,9 +42,9 @@ pub fn load_yaml_documents(text: &str) -> Result<Vec<Value>, HarnessError> {
 
 /// [`load_yaml_documents`] of the file at `path`.
 pub fn load_yaml_file(path: &Path) -> Result<Vec<Value>, HarnessError> {
-    let text = std::fs::read_to_string(path).map_err(|source| HarnessError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| HarnessError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     load_yaml_documents(&text).map_err(|error| error.in_file(path))
 }

@@ -70,9 +70,9 @@ impl PolicyModule {
         cluster: Cluster,
         options: LoadOptions,
     ) -> Result<Self, HarnessError> {
-        let bytes = std::fs::read(path).map_err(|source| HarnessError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| HarnessError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::from_bytes_with(&bytes, cluster, options)
     }
@@ -204,18 +204,18 @@ impl PolicyModule {
         payload: &[u8],
     ) -> Result<T, HarnessError> {
         let answer = self.call(operation, payload)?;
-        serde_json::from_slice(&answer).map_err(|source| HarnessError::BadAnswer {
+        serde_json::from_slice(&answer).map_err(|cause| HarnessError::BadAnswer {
             operation: operation.to_owned(),
             answer: String::from_utf8_lossy(&answer).into_owned(),
-            source,
+            cause,
         })
     }
 }
 
 fn encode(operation: &str, value: &Value) -> Result<Vec<u8>, HarnessError> {
-    serde_json::to_vec(value).map_err(|source| HarnessError::Encode {
+    serde_json::to_vec(value).map_err(|cause| HarnessError::Encode {
         operation: operation.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -244,23 +244,21 @@ fn shared_engine() -> Result<&'static Engine, HarnessError> {
 }
 
 /// Compiles `bytes`, once per distinct module per process: compiling a policy
-/// takes long (seconds in a debug build), and tests load the same one often.
+/// takes seconds in a debug build, and tests load the same one often.
 fn compiled_module(engine: &Engine, bytes: &[u8]) -> Result<Module, HarnessError> {
     static MODULES: OnceLock<Mutex<HashMap<Vec<u8>, Module>>> = OnceLock::new();
-    let modules = MODULES.get_or_init(Mutex::default);
-    // Only the map is guarded; a poisoned lock still holds valid entries.
-    if let Some(module) = modules
+    // The lock is held while compiling, so that tests starting together wait
+    // for one compilation instead of each running their own. A poisoned lock
+    // still guards a valid map: entries are only ever inserted whole.
+    let mut modules = MODULES
+        .get_or_init(Mutex::default)
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(bytes)
-    {
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(module) = modules.get(bytes) {
         return Ok(module.clone());
     }
     let module = Module::new(engine, bytes).map_err(|e| HarnessError::Load(format!("{e:#}")))?;
-    modules
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(bytes.to_vec(), module.clone());
+    modules.insert(bytes.to_vec(), module.clone());
     Ok(module)
 }
 
