@@ -13,9 +13,9 @@ use crate::objects::{
 };
 use crate::rules::{check_all, critical_component, Context, Lookup, Operation, RuleId, Subject};
 use crate::settings::Settings;
-use kubewarden_policy_sdk::settings::Validatable;
 use crate::verdict::{ObjectRef, Verdict};
 use crate::workload::{decode_json, Workload, WorkloadKind};
+use kubewarden_policy_sdk::settings::Validatable;
 
 /// Kubewarden's `ValidationResponse`, as the policy server reads it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
@@ -129,12 +129,12 @@ impl RequestError {
 /// Validates one request. Never panics on input: anything unreadable is a
 /// rejection that says what could not be read.
 pub fn validate(payload: &[u8], cluster: &dyn ClusterLookup) -> Response {
-    evaluate(payload, cluster).unwrap_or_else(|error| Response::reject(error.to_string(), error.code()))
+    evaluate(payload, cluster)
+        .unwrap_or_else(|error| Response::reject(error.to_string(), error.code()))
 }
 
 fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, RequestError> {
-    let payload: Payload<'_> =
-        decode_payload(payload).map_err(RequestError::Payload)?;
+    let payload: Payload<'_> = decode_payload(payload).map_err(RequestError::Payload)?;
     let settings = match payload.settings {
         Some(raw) if raw.get() != "null" => {
             let settings = Settings::from_json(raw.get().as_bytes())
@@ -151,7 +151,11 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         // DELETE and CONNECT carry nothing to check.
         _ => return Ok(Response::accept()),
     };
-    if request.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Ok(Response::accept());
     }
     let Some(kind) = SubjectKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
@@ -161,11 +165,13 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         .object
         .filter(|raw| raw.get() != "null")
         .ok_or_else(|| RequestError::NoObject(request.kind.kind.clone()))?;
-    let subject = kind.decode(raw_object.get()).map_err(|source| RequestError::Object {
-        kind: request.kind.kind.clone(),
-        name: object_name(raw_object.get()),
-        source,
-    })?;
+    let subject = kind
+        .decode(raw_object.get())
+        .map_err(|source| RequestError::Object {
+            kind: request.kind.kind.clone(),
+            name: object_name(raw_object.get()),
+            source,
+        })?;
     let meta = subject_meta(&subject);
     let namespace = request
         .namespace
@@ -221,7 +227,8 @@ fn object_name(json: &str) -> String {
     struct NameOnly {
         name: String,
     }
-    serde_json::from_str::<Named>(json).map_or_else(|_| "<unnamed>".to_string(), |n| n.metadata.name)
+    serde_json::from_str::<Named>(json)
+        .map_or_else(|_| "<unnamed>".to_string(), |n| n.metadata.name)
 }
 
 /// The kinds the policy reads.

@@ -16,8 +16,12 @@ use crate::objects::{NamespaceObject, Node, ObjectList, PodDisruptionBudget};
 /// The policy server, reached through waPC host calls.
 pub struct KubewardenHost;
 
-fn call<Req: Serialize, Resp: DeserializeOwned>(operation: &str, request: &Req) -> Result<Resp, String> {
-    let payload = serde_json::to_vec(request).map_err(|e| format!("cannot encode {operation} request: {e}"))?;
+fn call<Req: Serialize, Resp: DeserializeOwned>(
+    operation: &str,
+    request: &Req,
+) -> Result<Resp, String> {
+    let payload = serde_json::to_vec(request)
+        .map_err(|e| format!("cannot encode {operation} request: {e}"))?;
     let answer = wapc_guest::host_call("kubewarden", "kubernetes", operation, &payload)
         .map_err(|e| format!("{operation} failed: {e}"))?;
     serde_json::from_slice(&answer).map_err(|e| format!("cannot read the {operation} answer: {e}"))

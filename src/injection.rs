@@ -119,7 +119,11 @@ impl EffectiveInjection {
         Self {
             meshed: requested || has_proxy,
             injection_requested: requested,
-            reason: if has_proxy { MeshReason::ProxyPresent } else { reason },
+            reason: if has_proxy {
+                MeshReason::ProxyPresent
+            } else {
+                reason
+            },
             namespace_unknown: namespace_unknown && pod_mode.is_none() && !has_proxy,
         }
     }
@@ -172,11 +176,26 @@ mod tests {
     #[case::pod_ingress(Some("ingress"), ns(None), true, MeshReason::PodAnnotation)]
     #[case::namespace_enabled(None, ns(Some("enabled")), true, MeshReason::NamespaceAnnotation)]
     #[case::namespace_ingress(None, ns(Some("ingress")), true, MeshReason::NamespaceAnnotation)]
-    #[case::pod_disabled_overrides_namespace(Some("disabled"), ns(Some("enabled")), false, MeshReason::PodDisabled)]
-    #[case::pod_enabled_overrides_namespace_disabled(Some("enabled"), ns(Some("disabled")), true, MeshReason::PodAnnotation)]
+    #[case::pod_disabled_overrides_namespace(
+        Some("disabled"),
+        ns(Some("enabled")),
+        false,
+        MeshReason::PodDisabled
+    )]
+    #[case::pod_enabled_overrides_namespace_disabled(
+        Some("enabled"),
+        ns(Some("disabled")),
+        true,
+        MeshReason::PodAnnotation
+    )]
     #[case::typo_true_on_pod(Some("true"), ns(None), false, MeshReason::NotRequested)]
     #[case::typo_capitalised(Some("Enabled"), ns(None), false, MeshReason::NotRequested)]
-    #[case::typo_on_pod_in_enabled_namespace(Some("true"), ns(Some("enabled")), true, MeshReason::NamespaceAnnotation)]
+    #[case::typo_on_pod_in_enabled_namespace(
+        Some("true"),
+        ns(Some("enabled")),
+        true,
+        MeshReason::NamespaceAnnotation
+    )]
     #[case::typo_on_namespace(None, ns(Some("true")), false, MeshReason::NotRequested)]
     #[case::nothing(None, ns(None), false, MeshReason::NotRequested)]
     #[case::namespace_unknown(None, NamespaceInjection::Unknown { reason: "denied".into() }, false, MeshReason::NotRequested)]
@@ -205,7 +224,10 @@ mod tests {
 
     #[test]
     fn an_injected_pod_is_meshed_without_annotations() {
-        let workload = pod(None, json!({"spec": {"containers": [{"name": "app"}, {"name": "linkerd-proxy"}]}}));
+        let workload = pod(
+            None,
+            json!({"spec": {"containers": [{"name": "app"}, {"name": "linkerd-proxy"}]}}),
+        );
         let decision = EffectiveInjection::resolve(&workload, &ns(None));
         assert!(decision.meshed && !decision.injection_requested);
         assert_eq!(decision.reason, MeshReason::ProxyPresent);
@@ -213,8 +235,11 @@ mod tests {
 
     #[test]
     fn a_native_sidecar_proxy_counts() {
-        let workload = pod(None, json!({"spec": {"containers": [{"name": "app"}],
-            "initContainers": [{"name": "linkerd-proxy", "restartPolicy": "Always"}]}}));
+        let workload = pod(
+            None,
+            json!({"spec": {"containers": [{"name": "app"}],
+            "initContainers": [{"name": "linkerd-proxy", "restartPolicy": "Always"}]}}),
+        );
         assert!(EffectiveInjection::resolve(&workload, &ns(None)).meshed);
     }
 
@@ -224,6 +249,9 @@ mod tests {
     #[case::enabled(Some("enabled"), false)]
     #[case::disabled(Some("disabled"), false)]
     fn namespace_lookup_only_when_it_matters(#[case] value: Option<&str>, #[case] needed: bool) {
-        assert_eq!(EffectiveInjection::needs_namespace(&pod(value, json!({}))), needed);
+        assert_eq!(
+            EffectiveInjection::needs_namespace(&pod(value, json!({}))),
+            needed
+        );
     }
 }

@@ -81,7 +81,10 @@ fn walk<'v>(mut node: &'v mut Value, path: &[String]) -> Result<&'v mut Value, E
     Ok(node)
 }
 
-fn as_object<'v>(node: &'v mut Value, path: &[String]) -> Result<&'v mut Map<String, Value>, EditError> {
+fn as_object<'v>(
+    node: &'v mut Value,
+    path: &[String],
+) -> Result<&'v mut Map<String, Value>, EditError> {
     if node.is_null() {
         *node = Value::Object(Map::new());
     }
@@ -110,38 +113,64 @@ mod tests {
     #[test]
     fn insert_creates_missing_maps_and_keeps_other_fields() {
         let mut object = json!({"metadata": {"name": "a", "futureField": {"x": 1}}, "spec": {}});
-        Edit::insert(path(&["metadata", "annotations"]), "k", "v").apply(&mut object).unwrap();
-        assert_eq!(object, json!({"metadata": {"name": "a", "futureField": {"x": 1}, "annotations": {"k": "v"}}, "spec": {}}));
+        Edit::insert(path(&["metadata", "annotations"]), "k", "v")
+            .apply(&mut object)
+            .unwrap();
+        assert_eq!(
+            object,
+            json!({"metadata": {"name": "a", "futureField": {"x": 1}, "annotations": {"k": "v"}}, "spec": {}})
+        );
     }
 
     #[test]
     fn insert_replaces_null_maps() {
         let mut object = json!({"metadata": {"annotations": null}});
-        Edit::insert(path(&["metadata", "annotations"]), "k", "v").apply(&mut object).unwrap();
+        Edit::insert(path(&["metadata", "annotations"]), "k", "v")
+            .apply(&mut object)
+            .unwrap();
         assert_eq!(object, json!({"metadata": {"annotations": {"k": "v"}}}));
     }
 
     #[test]
     fn insert_follows_list_indices() {
         let mut object = json!({"containers": [{"name": "a"}, {"name": "b"}]});
-        Edit::insert(path(&["containers", "1", "resources", "requests"]), "cpu", "100m").apply(&mut object).unwrap();
-        assert_eq!(object["containers"][1]["resources"]["requests"]["cpu"], "100m");
+        Edit::insert(
+            path(&["containers", "1", "resources", "requests"]),
+            "cpu",
+            "100m",
+        )
+        .apply(&mut object)
+        .unwrap();
+        assert_eq!(
+            object["containers"][1]["resources"]["requests"]["cpu"],
+            "100m"
+        );
         assert_eq!(object["containers"][0], json!({"name": "a"}));
     }
 
     #[test]
     fn append_creates_the_list() {
         let mut object = json!({"spec": {}});
-        Edit::append(path(&["spec", "terms"]), json!(1)).apply(&mut object).unwrap();
-        Edit::append(path(&["spec", "terms"]), json!(2)).apply(&mut object).unwrap();
+        Edit::append(path(&["spec", "terms"]), json!(1))
+            .apply(&mut object)
+            .unwrap();
+        Edit::append(path(&["spec", "terms"]), json!(2))
+            .apply(&mut object)
+            .unwrap();
         assert_eq!(object, json!({"spec": {"terms": [1, 2]}}));
     }
 
     #[test]
     fn wrong_shapes_are_errors_not_panics() {
         let mut object = json!({"metadata": "text", "containers": []});
-        assert!(Edit::insert(path(&["metadata", "annotations"]), "k", "v").apply(&mut object).is_err());
-        assert!(Edit::insert(path(&["containers", "3"]), "k", "v").apply(&mut object).is_err());
-        assert!(Edit::append(path(&["metadata"]), json!(1)).apply(&mut object).is_err());
+        assert!(Edit::insert(path(&["metadata", "annotations"]), "k", "v")
+            .apply(&mut object)
+            .is_err());
+        assert!(Edit::insert(path(&["containers", "3"]), "k", "v")
+            .apply(&mut object)
+            .is_err());
+        assert!(Edit::append(path(&["metadata"]), json!(1))
+            .apply(&mut object)
+            .is_err());
     }
 }

@@ -173,7 +173,12 @@ impl LabelSelector {
 
     /// The values this selector pins `key` to, if it pins it at all.
     pub fn pinned_values(&self, key: &str) -> Vec<&str> {
-        let mut values: Vec<&str> = self.match_labels.get(key).map(String::as_str).into_iter().collect();
+        let mut values: Vec<&str> = self
+            .match_labels
+            .get(key)
+            .map(String::as_str)
+            .into_iter()
+            .collect();
         for requirement in &self.match_expressions {
             if requirement.key == key && requirement.operator == "In" {
                 values.extend(requirement.values.iter().map(String::as_str));
@@ -308,7 +313,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> StringMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[rstest]
@@ -331,15 +339,24 @@ mod tests {
     #[case::percent_rounds_up(IntOrString::String("50%".into()), 3, Some(2))]
     #[case::zero_percent(IntOrString::String("0%".into()), 3, Some(0))]
     #[case::garbage(IntOrString::String("one".into()), 3, None)]
-    fn int_or_string_resolves(#[case] value: IntOrString, #[case] total: u32, #[case] expected: Option<i64>) {
+    fn int_or_string_resolves(
+        #[case] value: IntOrString,
+        #[case] total: u32,
+        #[case] expected: Option<i64>,
+    ) {
         assert_eq!(value.resolve(total), expected);
     }
 
     #[test]
     fn nulls_are_absent_fields() {
-        let meta: ObjectMeta = serde_json::from_value(json!({"name": null, "labels": null, "annotations": null})).unwrap();
+        let meta: ObjectMeta =
+            serde_json::from_value(json!({"name": null, "labels": null, "annotations": null}))
+                .unwrap();
         assert!(meta.labels.is_empty() && meta.name.is_empty());
-        let spec: PodSpec = serde_json::from_value(json!({"containers": null, "hostNetwork": null, "affinity": null})).unwrap();
+        let spec: PodSpec = serde_json::from_value(
+            json!({"containers": null, "hostNetwork": null, "affinity": null}),
+        )
+        .unwrap();
         assert!(spec.containers.is_empty() && !spec.host_network);
     }
 }

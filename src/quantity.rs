@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::verdict::quoted;
+
 /// A quantity held in nano-units, so every suffix down to `n` is exact and
 /// `Ei` (2^60) still fits comfortably in an `i128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,11 +18,11 @@ pub struct Quantity {
 pub enum QuantityError {
     #[error("empty quantity")]
     Empty,
-    #[error("{0:?} is not a Kubernetes quantity (a number with an optional suffix such as m, Mi, Gi, k, M)")]
+    #[error("{} is not a Kubernetes quantity (a number with an optional suffix such as m, Mi, Gi, k, M)", quoted(.0))]
     Malformed(String),
-    #[error("{0:?} is out of range")]
+    #[error("{} is out of range", quoted(.0))]
     OutOfRange(String),
-    #[error("{0:?} is negative")]
+    #[error("{} is negative", quoted(.0))]
     Negative(String),
 }
 

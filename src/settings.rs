@@ -47,7 +47,9 @@ impl<'de> Deserialize<'de> for Action {
             Ok(Spelling::Flag(true)) => Err(serde::de::Error::custom(format!(
                 "`true` is not an action (an unquoted `on` or `yes` in YAML?), expected {EXPECTED}"
             ))),
-            Err(_) => Err(serde::de::Error::custom(format!("expected an action, {EXPECTED}"))),
+            Err(_) => Err(serde::de::Error::custom(format!(
+                "expected an action, {EXPECTED}"
+            ))),
         }
     }
 }
@@ -330,7 +332,11 @@ impl Settings {
     pub fn from_json(json: &[u8]) -> Result<Self, SettingsError> {
         // A policy deployed without settings may be handed `null` or nothing.
         let trimmed = json.trim_ascii();
-        let json = if trimmed.is_empty() || trimmed == b"null" { b"{}" } else { json };
+        let json = if trimmed.is_empty() || trimmed == b"null" {
+            b"{}"
+        } else {
+            json
+        };
         // serde would also read a struct from a list; settings are a map.
         if json.trim_ascii_start().first() != Some(&b'{') {
             return Err(SettingsError::Decode {
@@ -343,7 +349,11 @@ impl Settings {
             serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let path = error.path().to_string();
                 SettingsError::Decode {
-                    path: if path == "." { String::new() } else { format!(".{path}") },
+                    path: if path == "." {
+                        String::new()
+                    } else {
+                        format!(".{path}")
+                    },
                     message: error.into_inner().to_string(),
                 }
             })?;
@@ -370,14 +380,22 @@ impl Settings {
             }
         }
         check_names(&mut invalid, "systemNamespaces", &self.system_namespaces);
-        check_name(&mut invalid, "controlPlane.namespace", &self.control_plane.namespace);
+        check_name(
+            &mut invalid,
+            "controlPlane.namespace",
+            &self.control_plane.namespace,
+        );
         if self.control_plane.components.is_empty() {
             invalid(
                 "controlPlane.components".into(),
                 "must list at least one control-plane component (e.g. destination, identity, proxy-injector)".into(),
             );
         }
-        check_names(&mut invalid, "controlPlane.components", &self.control_plane.components);
+        check_names(
+            &mut invalid,
+            "controlPlane.components",
+            &self.control_plane.components,
+        );
         if self.control_plane.replicas == 0 {
             invalid(
                 "controlPlane.replicas".into(),
@@ -387,7 +405,11 @@ impl Settings {
         if self.injector_webhook.name.trim().is_empty() {
             invalid("injectorWebhook.name".into(), "must not be empty".into());
         }
-        check_names(&mut invalid, "prometheus.namespaces", &self.prometheus.namespaces);
+        check_names(
+            &mut invalid,
+            "prometheus.namespaces",
+            &self.prometheus.namespaces,
+        );
         problems
     }
 }
@@ -403,16 +425,15 @@ fn check_name(invalid: &mut impl FnMut(String, String), field: &str, name: &str)
     }
 }
 
-fn check_names(
-    invalid: &mut impl FnMut(String, String),
-    field: &str,
-    names: &[String],
-) {
+fn check_names(invalid: &mut impl FnMut(String, String), field: &str, names: &[String]) {
     let mut seen = BTreeSet::new();
     for (index, name) in names.iter().enumerate() {
         check_name(invalid, &format!("{field}[{index}]"), name);
         if !seen.insert(name) {
-            invalid(format!("{field}[{index}]"), format!("{name:?} is listed twice"));
+            invalid(
+                format!("{field}[{index}]"),
+                format!("{name:?} is listed twice"),
+            );
         }
     }
 }
@@ -447,7 +468,10 @@ mod tests {
         let settings = decode(json!({})).unwrap();
         assert_eq!(settings.rules, RuleActions::default());
         assert_eq!(settings.system_namespaces, vec!["kube-system"]);
-        assert_eq!(settings.proxy_resources.spelled, ("100m".into(), "20Mi".into()));
+        assert_eq!(
+            settings.proxy_resources.spelled,
+            ("100m".into(), "20Mi".into())
+        );
         assert!(settings.validate().is_ok());
     }
 
@@ -469,9 +493,18 @@ mod tests {
         }))
         .unwrap();
         assert!(settings.validate().is_ok());
-        assert_eq!(settings.proxy_resources.spelled, ("200m".into(), "64Mi".into()));
-        assert_eq!(settings.safe_to_evict.annotation, SafeToEvictAnnotation::LocalVolumes);
-        assert_eq!(settings.control_plane.resource_containers, ResourceContainers::All);
+        assert_eq!(
+            settings.proxy_resources.spelled,
+            ("200m".into(), "64Mi".into())
+        );
+        assert_eq!(
+            settings.safe_to_evict.annotation,
+            SafeToEvictAnnotation::LocalVolumes
+        );
+        assert_eq!(
+            settings.control_plane.resource_containers,
+            ResourceContainers::All
+        );
     }
 
     #[rstest]
@@ -486,9 +519,15 @@ mod tests {
     #[case::unknown_failure_policy(json!({"injectorWebhook": {"failurePolicy": "fail"}}), "settings.injectorWebhook.failurePolicy")]
     #[case::negative_replicas(json!({"controlPlane": {"replicas": -1}}), "settings.controlPlane.replicas")]
     #[case::not_an_object(json!([1, 2]), "settings: expected a map of settings")]
-    fn undecodable_settings_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
+    fn undecodable_settings_name_the_field(
+        #[case] value: serde_json::Value,
+        #[case] expected: &str,
+    ) {
         let error = decode(value).unwrap_err().to_string();
-        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+        assert!(
+            error.contains(expected),
+            "{error:?} should contain {expected:?}"
+        );
     }
 
     #[rstest]
@@ -502,19 +541,26 @@ mod tests {
     #[case::empty_webhook_name(json!({"injectorWebhook": {"name": ""}}), "settings.injectorWebhook.name: must not be empty")]
     fn invalid_values_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
         let error = decode(value).unwrap().validate().unwrap_err();
-        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+        assert!(
+            error.contains(expected),
+            "{error:?} should contain {expected:?}"
+        );
     }
 
     #[test]
     fn unquoted_yaml_off_reads_as_off() {
-        let settings = decode(json!({"rules": {"proxyPresent": false, "safeToEvict": "off"}})).unwrap();
+        let settings =
+            decode(json!({"rules": {"proxyPresent": false, "safeToEvict": "off"}})).unwrap();
         assert_eq!(settings.rules.proxy_present, Action::Off);
         assert_eq!(settings.rules.safe_to_evict, Action::Off);
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let settings = decode(json!({"controlPlane": {"replicas": 0, "components": []}, "systemNamespaces": [""]})).unwrap();
+        let settings = decode(
+            json!({"controlPlane": {"replicas": 0, "components": []}, "systemNamespaces": [""]}),
+        )
+        .unwrap();
         assert_eq!(settings.problems().len(), 3);
     }
 }

@@ -5,6 +5,20 @@ use crate::mutation::Edit;
 use crate::rules::{Finding, Severity};
 use crate::settings::{Action, RuleActions};
 
+/// A user-supplied value quoted for a message, cut short when long: an
+/// admission message echoes it back to the client and into audit logs.
+pub fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    if value.len() <= SHOWN {
+        return format!("{value:?}");
+    }
+    let cut = (0..=SHOWN)
+        .rev()
+        .find(|&i| value.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{:?}… ({} bytes)", &value[..cut], value.len())
+}
+
 /// Which object a message is about: `Deployment emojivoto/web`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
@@ -33,10 +47,17 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn from_findings(findings: Vec<Finding>, actions: &RuleActions, object: &ObjectRef) -> Self {
+    pub fn from_findings(
+        findings: Vec<Finding>,
+        actions: &RuleActions,
+        object: &ObjectRef,
+    ) -> Self {
         let mut verdict = Self::default();
         for finding in findings {
-            let line = format!("[{}] {object}: {}. Fix: {}", finding.rule, finding.problem, finding.fix);
+            let line = format!(
+                "[{}] {object}: {}. Fix: {}",
+                finding.rule, finding.problem, finding.fix
+            );
             match (finding.severity, actions.action(finding.rule)) {
                 (_, Action::Off) => {}
                 (Severity::Notice, _) => verdict.warnings.push(line),
@@ -72,16 +93,26 @@ mod tests {
     use rstest::rstest;
 
     fn object() -> ObjectRef {
-        ObjectRef { kind: "Deployment".into(), namespace: "app".into(), name: "web".into() }
+        ObjectRef {
+            kind: "Deployment".into(),
+            namespace: "app".into(),
+            name: "web".into(),
+        }
     }
 
     fn fixable() -> Finding {
-        Finding::violation(RuleId::SafeToEvict, "missing", "add it")
-            .fixed_by(vec![Edit::insert(vec!["metadata".into()], "k", "v")])
+        Finding::violation(RuleId::SafeToEvict, "missing", "add it").fixed_by(vec![Edit::insert(
+            vec!["metadata".into()],
+            "k",
+            "v",
+        )])
     }
 
     fn actions(action: Action) -> RuleActions {
-        RuleActions { safe_to_evict: action, ..RuleActions::default() }
+        RuleActions {
+            safe_to_evict: action,
+            ..RuleActions::default()
+        }
     }
 
     #[rstest]
@@ -89,9 +120,19 @@ mod tests {
     #[case::mutate(Action::Mutate, (0, 0, 1))]
     #[case::warn(Action::Warn, (0, 1, 0))]
     #[case::off(Action::Off, (0, 0, 0))]
-    fn actions_weigh_a_fixable_violation(#[case] action: Action, #[case] expected: (usize, usize, usize)) {
+    fn actions_weigh_a_fixable_violation(
+        #[case] action: Action,
+        #[case] expected: (usize, usize, usize),
+    ) {
         let verdict = Verdict::from_findings(vec![fixable()], &actions(action), &object());
-        assert_eq!((verdict.rejections.len(), verdict.warnings.len(), verdict.edits.len()), expected);
+        assert_eq!(
+            (
+                verdict.rejections.len(),
+                verdict.warnings.len(),
+                verdict.edits.len()
+            ),
+            expected
+        );
     }
 
     #[test]
@@ -106,7 +147,20 @@ mod tests {
     #[case::mutate(Action::Mutate)]
     fn forbidden_rejects_under_every_action_but_off(#[case] action: Action) {
         let finding = Finding::forbidden(RuleId::SafeToEvict, "no", "don't");
-        assert_eq!(Verdict::from_findings(vec![finding], &actions(action), &object()).rejections.len(), 1);
+        assert_eq!(
+            Verdict::from_findings(vec![finding], &actions(action), &object())
+                .rejections
+                .len(),
+            1
+        );
+    }
+
+    #[rstest]
+    #[case::short("true", "\"true\"")]
+    #[case::long(&"x".repeat(100), &format!("{:?}… (100 bytes)", "x".repeat(64)))]
+    #[case::multibyte_boundary(&"é".repeat(40), &format!("{:?}… (80 bytes)", "é".repeat(32)))]
+    fn values_are_quoted_and_bounded(#[case] value: &str, #[case] shown: &str) {
+        assert_eq!(quoted(value), shown);
     }
 
     #[test]

@@ -245,6 +245,13 @@ impl Cluster {
 
     /// Answers one waPC host call: the function policy-server registers as
     /// the waPC host callback, minus the module id.
+    ///
+    /// Serves `kubewarden`/`kubernetes` `get_resource`,
+    /// `list_resources_by_namespace` and `list_resources_all` for the kinds
+    /// of [`ObjectKind`], honouring label selectors, the `metadata.name` and
+    /// `metadata.namespace` field selectors, and field masks. Accepts
+    /// `kubewarden`/`tracing`/`log`. Everything else is
+    /// [`HostCallError::Unsupported`].
     pub fn host_call(
         &self,
         binding: &str,

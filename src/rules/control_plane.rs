@@ -21,8 +21,10 @@ pub fn critical_component<'w>(
     namespace: &str,
     settings: &Settings,
 ) -> Option<&'w str> {
-    if !matches!(workload.kind, WorkloadKind::Deployment | WorkloadKind::StatefulSet)
-        || namespace != settings.control_plane.namespace
+    if !matches!(
+        workload.kind,
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet
+    ) || namespace != settings.control_plane.namespace
     {
         return None;
     }
@@ -35,7 +37,11 @@ pub fn critical_component<'w>(
         .then_some(component)
 }
 
-fn critical<'s>(subject: &'s Subject, context: &Context, settings: &Settings) -> Option<(&'s Workload, &'s str)> {
+fn critical<'s>(
+    subject: &'s Subject,
+    context: &Context,
+    settings: &Settings,
+) -> Option<(&'s Workload, &'s str)> {
     match subject {
         Subject::Workload(workload) => {
             critical_component(workload, &context.namespace, settings).map(|c| (workload, c))
@@ -92,10 +98,16 @@ impl Rule for ControlPlaneAntiAffinity {
         let labels = &workload.pod_meta().labels;
         let protects = |term: &PodAffinityTerm, topology: &str| {
             term.topology_key == topology
-                && term.label_selector.as_ref().is_some_and(|selector| selector.matches(labels))
+                && term
+                    .label_selector
+                    .as_ref()
+                    .is_some_and(|selector| selector.matches(labels))
         };
         let anti_affinity = &workload.pod_spec().affinity.pod_anti_affinity;
-        let has_required = anti_affinity.required.iter().any(|term| protects(term, HOSTNAME_TOPOLOGY));
+        let has_required = anti_affinity
+            .required
+            .iter()
+            .any(|term| protects(term, HOSTNAME_TOPOLOGY));
         let has_preferred = anti_affinity
             .preferred
             .iter()
@@ -177,7 +189,12 @@ impl Rule for ControlPlaneResources {
             let requests = &container.container.resources.requests;
             let requests_path = path_with(
                 &workload.pod_spec_path(),
-                &[container.list, &container.index.to_string(), "resources", "requests"],
+                &[
+                    container.list,
+                    &container.index.to_string(),
+                    "resources",
+                    "requests",
+                ],
             );
             let mut missing = Vec::new();
             let mut short = Vec::new();
@@ -186,7 +203,7 @@ impl Rule for ControlPlaneResources {
                     None => missing.push((resource, floor)),
                     Some((_, Ok(quantity))) if quantity >= floor => {}
                     Some((raw, Ok(_))) => short.push(format!("{resource} {} < {floor}", raw.0)),
-                    Some((raw, Err(error))) => short.push(format!("{resource} {:?} ({error})", raw.0)),
+                    Some((_, Err(error))) => short.push(format!("{resource}: {error}")),
                 }
             }
             let place = format!(
@@ -194,7 +211,10 @@ impl Rule for ControlPlaneResources {
                 container.container.name, container.list, container.index
             );
             if !missing.is_empty() {
-                let names: Vec<String> = missing.iter().map(|(r, q)| format!("{r} (at least {q})")).collect();
+                let names: Vec<String> = missing
+                    .iter()
+                    .map(|(r, q)| format!("{r} (at least {q})"))
+                    .collect();
                 findings.push(
                     Finding::violation(
                         self.id(),
@@ -257,8 +277,11 @@ impl Rule for NodeCapacity {
             Lookup::Failed(reason) => {
                 return vec![Finding::notice(
                     self.id(),
-                    format!("could not list Nodes to check room for {component}'s replicas: {reason}"),
-                    "allow the policy server to list nodes (contextAwareResources: Node)".to_string(),
+                    format!(
+                        "could not list Nodes to check room for {component}'s replicas: {reason}"
+                    ),
+                    "allow the policy server to list nodes (contextAwareResources: Node)"
+                        .to_string(),
                 )]
             }
             Lookup::NotNeeded => return Vec::new(),
@@ -308,16 +331,21 @@ mod tests {
     /// A Deployment shaped like `linkerd install --ha` output.
     fn ha_deployment(component: &str) -> Value {
         json!({"metadata": {"name": format!("linkerd-{component}"), "namespace": "linkerd"},
-            "spec": {"replicas": 3, "template": {
-                "metadata": {"labels": {CONTROL_PLANE_COMPONENT_LABEL: component}},
-                "spec": {"affinity": anti_affinity(component), "containers": [
-                    {"name": component, "resources": requests("100m", "50Mi")},
-                    {"name": "sp-validator"},
-                    {"name": "linkerd-proxy", "resources": requests("100m", "20Mi")}
-                ]}}}})
+        "spec": {"replicas": 3, "template": {
+            "metadata": {"labels": {CONTROL_PLANE_COMPONENT_LABEL: component}},
+            "spec": {"affinity": anti_affinity(component), "containers": [
+                {"name": component, "resources": requests("100m", "50Mi")},
+                {"name": "sp-validator"},
+                {"name": "linkerd-proxy", "resources": requests("100m", "20Mi")}
+            ]}}}})
     }
 
-    fn check(rule: &dyn Rule, object: &Value, namespace: &str, settings: &Settings) -> Vec<Finding> {
+    fn check(
+        rule: &dyn Rule,
+        object: &Value,
+        namespace: &str,
+        settings: &Settings,
+    ) -> Vec<Finding> {
         let subject = subject(WorkloadKind::Deployment, object);
         let context = workload_context(&subject, namespace, NamespaceInjection::NotNeeded);
         rule.check(&subject, &context, settings)
@@ -329,8 +357,16 @@ mod tests {
     #[case::proxy_injector("proxy-injector")]
     fn ha_components_pass_every_rule(#[case] component: &str) {
         let object = ha_deployment(component);
-        for rule in [&ControlPlaneReplicas as &dyn Rule, &ControlPlaneAntiAffinity, &ControlPlaneResources] {
-            assert!(check(rule, &object, "linkerd", &Settings::default()).is_empty(), "{:?}", rule.id());
+        for rule in [
+            &ControlPlaneReplicas as &dyn Rule,
+            &ControlPlaneAntiAffinity,
+            &ControlPlaneResources,
+        ] {
+            assert!(
+                check(rule, &object, "linkerd", &Settings::default()).is_empty(),
+                "{:?}",
+                rule.id()
+            );
         }
     }
 
@@ -340,9 +376,18 @@ mod tests {
     fn too_few_replicas(#[case] replicas: Value, #[case] expected: &str) {
         let mut object = ha_deployment("identity");
         object["spec"]["replicas"] = replicas;
-        let findings = check(&ControlPlaneReplicas, &object, "linkerd", &Settings::default());
+        let findings = check(
+            &ControlPlaneReplicas,
+            &object,
+            "linkerd",
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 1);
-        assert!(findings[0].problem.contains(expected), "{}", findings[0].problem);
+        assert!(
+            findings[0].problem.contains(expected),
+            "{}",
+            findings[0].problem
+        );
         assert!(findings[0].fix.contains("controlPlane.replicas"));
     }
 
@@ -362,22 +407,52 @@ mod tests {
         let mut object = ha_deployment(component);
         object["spec"]["replicas"] = json!(1);
         object["spec"]["template"]["spec"]["affinity"] = json!({});
-        assert!(check(&ControlPlaneReplicas, &object, namespace, &Settings::default()).is_empty());
-        assert!(check(&ControlPlaneAntiAffinity, &object, namespace, &Settings::default()).is_empty());
+        assert!(check(
+            &ControlPlaneReplicas,
+            &object,
+            namespace,
+            &Settings::default()
+        )
+        .is_empty());
+        assert!(check(
+            &ControlPlaneAntiAffinity,
+            &object,
+            namespace,
+            &Settings::default()
+        )
+        .is_empty());
     }
 
     #[test]
     fn missing_anti_affinity_is_fixed_with_both_terms() {
         let mut object = ha_deployment("destination");
         object["spec"]["template"]["spec"]["affinity"] = Value::Null;
-        let findings = check(&ControlPlaneAntiAffinity, &object, "linkerd", &Settings::default());
+        let findings = check(
+            &ControlPlaneAntiAffinity,
+            &object,
+            "linkerd",
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 2);
-        let Severity::Violation { edits } = &findings[1].severity else { panic!("{findings:?}") };
+        let Severity::Violation { edits } = &findings[1].severity else {
+            panic!("{findings:?}")
+        };
         assert_eq!(
             edits[0],
             Edit::append(
-                ["spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"].map(String::from).to_vec(),
-                anti_affinity("destination")["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0].clone()
+                [
+                    "spec",
+                    "template",
+                    "spec",
+                    "affinity",
+                    "podAntiAffinity",
+                    "preferredDuringSchedulingIgnoredDuringExecution"
+                ]
+                .map(String::from)
+                .to_vec(),
+                anti_affinity("destination")["podAntiAffinity"]
+                    ["preferredDuringSchedulingIgnoredDuringExecution"][0]
+                    .clone()
             )
         );
     }
@@ -386,14 +461,30 @@ mod tests {
     fn a_selector_that_matches_nothing_protects_nothing() {
         let mut object = ha_deployment("destination");
         object["spec"]["template"]["spec"]["affinity"] = anti_affinity("identity");
-        assert_eq!(check(&ControlPlaneAntiAffinity, &object, "linkerd", &Settings::default()).len(), 2);
+        assert_eq!(
+            check(
+                &ControlPlaneAntiAffinity,
+                &object,
+                "linkerd",
+                &Settings::default()
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]
     fn wrong_topology_key_does_not_count() {
         let mut object = ha_deployment("identity");
-        object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] = json!(ZONE_TOPOLOGY);
-        let findings = check(&ControlPlaneAntiAffinity, &object, "linkerd", &Settings::default());
+        object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            ["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] =
+            json!(ZONE_TOPOLOGY);
+        let findings = check(
+            &ControlPlaneAntiAffinity,
+            &object,
+            "linkerd",
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 1);
         assert!(findings[0].problem.contains("requiredDuringScheduling"));
     }
@@ -401,12 +492,37 @@ mod tests {
     #[test]
     fn missing_requests_are_filled_and_low_ones_reported() {
         let mut object = ha_deployment("identity");
-        object["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "0.05"}});
-        let findings = check(&ControlPlaneResources, &object, "linkerd", &Settings::default());
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"requests": {"cpu": "0.05"}});
+        let findings = check(
+            &ControlPlaneResources,
+            &object,
+            "linkerd",
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 2, "{findings:?}");
-        let path: Vec<String> = ["spec", "template", "spec", "containers", "0", "resources", "requests"].map(String::from).to_vec();
-        assert_eq!(findings[0].severity, Severity::Violation { edits: vec![Edit::insert(path, "memory", "10Mi")] });
-        assert!(findings[1].problem.contains("cpu 0.05 < 100m"), "{}", findings[1].problem);
+        let path: Vec<String> = [
+            "spec",
+            "template",
+            "spec",
+            "containers",
+            "0",
+            "resources",
+            "requests",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            findings[0].severity,
+            Severity::Violation {
+                edits: vec![Edit::insert(path, "memory", "10Mi")]
+            }
+        );
+        assert!(
+            findings[1].problem.contains("cpu 0.05 < 100m"),
+            "{}",
+            findings[1].problem
+        );
         assert_eq!(findings[1].severity, Severity::Violation { edits: vec![] });
     }
 
@@ -414,21 +530,40 @@ mod tests {
     fn quantities_compare_as_quantities() {
         let mut object = ha_deployment("identity");
         object["spec"]["template"]["spec"]["containers"][0]["resources"] = requests("0.1", "1Gi");
-        assert!(check(&ControlPlaneResources, &object, "linkerd", &Settings::default()).is_empty());
+        assert!(check(
+            &ControlPlaneResources,
+            &object,
+            "linkerd",
+            &Settings::default()
+        )
+        .is_empty());
     }
 
     #[test]
     fn all_containers_mode_checks_sidecars_too() {
         let mut settings = Settings::default();
         settings.control_plane.resource_containers = ResourceContainers::All;
-        let findings = check(&ControlPlaneResources, &ha_deployment("destination"), "linkerd", &settings);
+        let findings = check(
+            &ControlPlaneResources,
+            &ha_deployment("destination"),
+            "linkerd",
+            &settings,
+        );
         assert_eq!(findings.len(), 1);
         assert!(findings[0].problem.contains("sp-validator"));
     }
 
     fn nodes(schedulable: usize, cordoned: usize) -> Lookup<Vec<Node>> {
-        let node = |unschedulable: bool| serde_json::from_value::<Node>(json!({"spec": {"unschedulable": unschedulable}})).unwrap();
-        Lookup::Found((0..schedulable).map(|_| node(false)).chain((0..cordoned).map(|_| node(true))).collect())
+        let node = |unschedulable: bool| {
+            serde_json::from_value::<Node>(json!({"spec": {"unschedulable": unschedulable}}))
+                .unwrap()
+        };
+        Lookup::Found(
+            (0..schedulable)
+                .map(|_| node(false))
+                .chain((0..cordoned).map(|_| node(true)))
+                .collect(),
+        )
     }
 
     #[rstest]

@@ -16,11 +16,14 @@ impl Rule for DisruptionBudgets {
 
     fn check(&self, subject: &Subject, context: &Context, settings: &Settings) -> Vec<Finding> {
         match subject {
-            Subject::DisruptionBudget(budget) if context.namespace == settings.control_plane.namespace => {
+            Subject::DisruptionBudget(budget)
+                if context.namespace == settings.control_plane.namespace =>
+            {
                 check_budget(budget, settings).into_iter().collect()
             }
             Subject::Workload(workload) => {
-                let Some(component) = critical_component(workload, &context.namespace, settings) else {
+                let Some(component) = critical_component(workload, &context.namespace, settings)
+                else {
                     return Vec::new();
                 };
                 match &context.disruption_budgets {
@@ -68,7 +71,8 @@ fn check_budget(budget: &PodDisruptionBudget, settings: &Settings) -> Option<Fin
     }
     let replicas = settings.control_plane.replicas;
     let blocked = if let Some(max) = &budget.spec.max_unavailable {
-        (max.resolve(replicas) == Some(0)).then(|| format!("maxUnavailable: {max} allows no disruption"))
+        (max.resolve(replicas) == Some(0))
+            .then(|| format!("maxUnavailable: {max} allows no disruption"))
     } else if let Some(min) = &budget.spec.min_available {
         min.resolve(replicas)
             .filter(|&needed| needed >= i64::from(replicas))
@@ -79,7 +83,10 @@ fn check_budget(budget: &PodDisruptionBudget, settings: &Settings) -> Option<Fin
     blocked.map(|why| {
         Finding::violation(
             RuleId::DisruptionBudgets,
-            format!("PodDisruptionBudget for {}: {why}, which blocks every node drain", components.join(", ")),
+            format!(
+                "PodDisruptionBudget for {}: {why}, which blocks every node drain",
+                components.join(", ")
+            ),
             "use maxUnavailable: 1 as linkerd install --ha does".to_string(),
         )
     })
@@ -98,11 +105,18 @@ mod tests {
     fn budget(component: &str, spec: Value) -> PodDisruptionBudget {
         let mut spec = spec;
         spec["selector"] = json!({"matchLabels": {CONTROL_PLANE_COMPONENT_LABEL: component}});
-        serde_json::from_value(json!({"metadata": {"name": "pdb", "namespace": "linkerd"}, "spec": spec})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "pdb", "namespace": "linkerd"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
     fn check_pdb(budget: PodDisruptionBudget, namespace: &str) -> Vec<Finding> {
-        DisruptionBudgets.check(&Subject::DisruptionBudget(budget), &Context::new(Operation::Create, namespace), &Settings::default())
+        DisruptionBudgets.check(
+            &Subject::DisruptionBudget(budget),
+            &Context::new(Operation::Create, namespace),
+            &Settings::default(),
+        )
     }
 
     #[rstest]
@@ -126,8 +140,11 @@ mod tests {
     }
 
     fn deployment_with(budgets: Lookup<Vec<PodDisruptionBudget>>) -> Vec<Finding> {
-        let subject = subject(WorkloadKind::Deployment, &json!({"metadata": {"name": "linkerd-identity"},
-            "spec": {"template": {"metadata": {"labels": {CONTROL_PLANE_COMPONENT_LABEL: "identity"}}, "spec": {}}}}));
+        let subject = subject(
+            WorkloadKind::Deployment,
+            &json!({"metadata": {"name": "linkerd-identity"},
+            "spec": {"template": {"metadata": {"labels": {CONTROL_PLANE_COMPONENT_LABEL: "identity"}}, "spec": {}}}}),
+        );
         let mut context = workload_context(&subject, "linkerd", NamespaceInjection::NotNeeded);
         context.disruption_budgets = budgets;
         DisruptionBudgets.check(&subject, &context, &Settings::default())
@@ -135,7 +152,10 @@ mod tests {
 
     #[test]
     fn critical_deployment_with_a_budget_passes() {
-        let budgets = vec![budget("destination", json!({})), budget("identity", json!({"maxUnavailable": 1}))];
+        let budgets = vec![
+            budget("destination", json!({})),
+            budget("identity", json!({"maxUnavailable": 1})),
+        ];
         assert!(deployment_with(Lookup::Found(budgets)).is_empty());
     }
 

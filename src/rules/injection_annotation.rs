@@ -5,6 +5,7 @@ use super::{Context, Finding, Rule, RuleId, Subject};
 use crate::injection::{InjectMode, INJECT_ANNOTATION};
 use crate::objects::ObjectMeta;
 use crate::settings::Settings;
+use crate::verdict::quoted;
 use crate::workload::WorkloadKind;
 
 pub struct InjectionAnnotation;
@@ -31,7 +32,8 @@ impl Rule for InjectionAnnotation {
                         findings.push(Finding::notice(
                             self.id(),
                             format!(
-                                "`{INJECT_ANNOTATION}: {value}` on the {}'s own metadata has no effect: Linkerd reads it from the pod template",
+                                "`{INJECT_ANNOTATION}: {}` on the {}'s own metadata has no effect: Linkerd reads it from the pod template",
+                                quoted(value),
                                 workload.kind.name()
                             ),
                             format!("move it to {template_place}"),
@@ -51,7 +53,8 @@ fn check_value(meta: &ObjectMeta, place: &str, findings: &mut Vec<Finding>) {
             findings.push(Finding::violation(
                 RuleId::InjectionAnnotation,
                 format!(
-                    "{place} has `{INJECT_ANNOTATION}: {value:?}`, which Linkerd silently ignores (valid values: {})",
+                    "{place} has `{INJECT_ANNOTATION}: {}`, which Linkerd silently ignores (valid values: {})",
+                    quoted(value),
                     InjectMode::VALID
                 ),
                 format!("set `{INJECT_ANNOTATION}` to {} (lower case), or remove it", InjectMode::VALID),
@@ -82,7 +85,11 @@ mod tests {
     }
 
     fn check(subject: &Subject) -> Vec<Finding> {
-        InjectionAnnotation.check(subject, &Context::new(Operation::Create, "app"), &Settings::default())
+        InjectionAnnotation.check(
+            subject,
+            &Context::new(Operation::Create, "app"),
+            &Settings::default(),
+        )
     }
 
     #[rstest]
@@ -108,14 +115,18 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Violation { edits: vec![] });
         assert!(findings[0].problem.contains(&format!("{value:?}")));
-        assert!(findings[0].problem.contains("spec.template.metadata.annotations"));
+        assert!(findings[0]
+            .problem
+            .contains("spec.template.metadata.annotations"));
         assert!(findings[0].fix.contains("enabled, ingress or disabled"));
     }
 
     #[test]
     fn invalid_namespace_value_is_a_violation() {
-        let namespace: NamespaceObject =
-            serde_json::from_value(json!({"metadata": {"name": "app", "annotations": {INJECT_ANNOTATION: "true"}}})).unwrap();
+        let namespace: NamespaceObject = serde_json::from_value(
+            json!({"metadata": {"name": "app", "annotations": {INJECT_ANNOTATION: "true"}}}),
+        )
+        .unwrap();
         assert_eq!(check(&Subject::Namespace(namespace)).len(), 1);
     }
 
@@ -124,6 +135,8 @@ mod tests {
         let findings = check(&deployment(None, Some("enabled")));
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Notice);
-        assert!(findings[0].fix.contains("spec.template.metadata.annotations"));
+        assert!(findings[0]
+            .fix
+            .contains("spec.template.metadata.annotations"));
     }
 }

@@ -56,7 +56,10 @@ fn excludes_opted_out_namespaces(webhook: &MutatingWebhook) -> bool {
         selector.match_expressions.iter().any(|requirement| {
             requirement.key == ADMISSION_WEBHOOKS_LABEL
                 && requirement.operator == "NotIn"
-                && requirement.values.iter().any(|v| v == ADMISSION_WEBHOOKS_DISABLED)
+                && requirement
+                    .values
+                    .iter()
+                    .any(|v| v == ADMISSION_WEBHOOKS_DISABLED)
         })
     })
 }
@@ -98,21 +101,35 @@ mod tests {
     #[case::ignore_rejected(json!("Ignore"), FailurePolicy::Fail, 1)]
     #[case::ignore_allowed_when_configured(json!("Ignore"), FailurePolicy::Ignore, 0)]
     #[case::fail_when_ignore_configured(json!("Fail"), FailurePolicy::Ignore, 1)]
-    fn failure_policy(#[case] policy: Value, #[case] wanted: FailurePolicy, #[case] expected: usize) {
-        assert_eq!(check(&configuration(NAME, policy, opted_out()), wanted).len(), expected);
+    fn failure_policy(
+        #[case] policy: Value,
+        #[case] wanted: FailurePolicy,
+        #[case] expected: usize,
+    ) {
+        assert_eq!(
+            check(&configuration(NAME, policy, opted_out()), wanted).len(),
+            expected
+        );
     }
 
     #[rstest]
     #[case::no_selector(Value::Null)]
     #[case::other_key(json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}))]
     fn selector_must_exclude_opted_out_namespaces(#[case] selector: Value) {
-        let findings = check(&configuration(NAME, json!("Fail"), selector), FailurePolicy::Fail);
+        let findings = check(
+            &configuration(NAME, json!("Fail"), selector),
+            FailurePolicy::Fail,
+        );
         assert_eq!(findings.len(), 1);
         assert!(findings[0].problem.contains("namespaceSelector"));
     }
 
     #[test]
     fn other_webhook_configurations_are_ignored() {
-        assert!(check(&configuration("cert-manager-webhook", json!("Ignore"), Value::Null), FailurePolicy::Fail).is_empty());
+        assert!(check(
+            &configuration("cert-manager-webhook", json!("Ignore"), Value::Null),
+            FailurePolicy::Fail
+        )
+        .is_empty());
     }
 }

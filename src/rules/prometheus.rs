@@ -28,28 +28,57 @@ impl Rule for PrometheusRetention {
     }
 
     fn check(&self, subject: &Subject, context: &Context, settings: &Settings) -> Vec<Finding> {
-        if !settings.prometheus.namespaces.iter().any(|ns| ns == &context.namespace) {
+        if !settings
+            .prometheus
+            .namespaces
+            .iter()
+            .any(|ns| ns == &context.namespace)
+        {
             return Vec::new();
         }
         let mut findings = Vec::new();
         match subject {
             Subject::Workload(workload)
-                if matches!(workload.kind, WorkloadKind::Deployment | WorkloadKind::StatefulSet) =>
+                if matches!(
+                    workload.kind,
+                    WorkloadKind::Deployment | WorkloadKind::StatefulSet
+                ) =>
             {
                 for container in workload.containers().filter(|c| is_prometheus(c.container)) {
                     let place = format!("container {:?}", container.container.name);
                     let retention = flags_retention(container.container);
                     findings.extend(retention_finding(&retention, &place, settings, "flags"));
-                    findings.extend(memory_finding(&container.container.resources, &place, settings));
+                    findings.extend(memory_finding(
+                        &container.container.resources,
+                        &place,
+                        settings,
+                    ));
                 }
             }
             Subject::Prometheus(prometheus) => {
                 let retention = Retention {
-                    time: prometheus.spec.retention.as_deref().is_some_and(|v| !v.is_empty()),
-                    size: prometheus.spec.retention_size.as_deref().is_some_and(|v| !v.is_empty()),
+                    time: prometheus
+                        .spec
+                        .retention
+                        .as_deref()
+                        .is_some_and(|v| !v.is_empty()),
+                    size: prometheus
+                        .spec
+                        .retention_size
+                        .as_deref()
+                        .is_some_and(|v| !v.is_empty()),
                 };
-                findings.extend(retention_finding(&retention, "Prometheus spec", settings, "fields"));
-                findings.extend(memory_finding(&prometheus.spec.resources, "Prometheus spec", settings));
+                findings.extend(retention_finding(
+                    &retention,
+                    "Prometheus spec",
+                    settings,
+                    "fields",
+                ));
+                findings.extend(memory_finding(
+                    &prometheus.spec.resources,
+                    "Prometheus spec",
+                    settings,
+                ));
             }
             _ => {}
         }
@@ -68,15 +97,21 @@ fn is_prometheus(container: &Container) -> bool {
 }
 
 fn flags_retention(container: &Container) -> Retention {
-    let words: Vec<&str> = container.command.iter().chain(&container.args).map(String::as_str).collect();
+    let words: Vec<&str> = container
+        .command
+        .iter()
+        .chain(&container.args)
+        .map(String::as_str)
+        .collect();
     let sets = |flag: &str| {
-        words.iter().enumerate().any(|(i, word)| {
-            match word.strip_prefix(flag) {
+        words
+            .iter()
+            .enumerate()
+            .any(|(i, word)| match word.strip_prefix(flag) {
                 Some(rest) if rest.starts_with('=') => rest.len() > 1,
                 Some("") => words.get(i + 1).is_some_and(|next| !next.starts_with('-')),
                 _ => false,
-            }
-        })
+            })
     };
     Retention {
         time: sets(RETENTION_TIME_FLAG) || sets(RETENTION_LEGACY_FLAG),
@@ -84,18 +119,30 @@ fn flags_retention(container: &Container) -> Retention {
     }
 }
 
-fn retention_finding(retention: &Retention, place: &str, settings: &Settings, form: &str) -> Option<Finding> {
+fn retention_finding(
+    retention: &Retention,
+    place: &str,
+    settings: &Settings,
+    form: &str,
+) -> Option<Finding> {
     let (ok, wanted) = match settings.prometheus.require {
         RetentionRequirement::Time => (retention.time, "a retention time"),
         RetentionRequirement::Size => (retention.size, "a retention size"),
-        RetentionRequirement::Both => (retention.time && retention.size, "both a retention time and a retention size"),
-        RetentionRequirement::Either => (retention.time || retention.size, "a retention time or size"),
+        RetentionRequirement::Both => (
+            retention.time && retention.size,
+            "both a retention time and a retention size",
+        ),
+        RetentionRequirement::Either => {
+            (retention.time || retention.size, "a retention time or size")
+        }
     };
     if ok {
         return None;
     }
     let how = if form == "flags" {
-        format!("{RETENTION_TIME_FLAG}=6h (Linkerd viz's default) and/or {RETENTION_SIZE_FLAG}=<bytes>")
+        format!(
+            "{RETENTION_TIME_FLAG}=6h (Linkerd viz's default) and/or {RETENTION_SIZE_FLAG}=<bytes>"
+        )
     } else {
         "spec.retention (e.g. 6h) and/or spec.retentionSize".to_string()
     };
@@ -128,7 +175,9 @@ fn memory_finding(resources: &Resources, place: &str, settings: &Settings) -> Op
     if memory.is_some_and(|memory| memory >= needed) {
         return None;
     }
-    let have = memory.map_or("no memory request or limit".to_string(), |m| format!("memory {m}"));
+    let have = memory.map_or("no memory request or limit".to_string(), |m| {
+        format!("memory {m}")
+    });
     Some(Finding::violation(
         RuleId::PrometheusRetention,
         format!("{place} has {have}, but {pods} meshed pods (prometheus.meshedPods) need about {needed} at ~5Mi each"),
@@ -147,8 +196,11 @@ mod tests {
     use serde_json::{json, Value};
 
     fn deployment(container: Value) -> Subject {
-        subject(WorkloadKind::Deployment, &json!({"metadata": {"name": "prometheus"},
-            "spec": {"template": {"spec": {"containers": [container]}}}}))
+        subject(
+            WorkloadKind::Deployment,
+            &json!({"metadata": {"name": "prometheus"},
+            "spec": {"template": {"spec": {"containers": [container]}}}}),
+        )
     }
 
     fn check(subject: &Subject, namespace: &str, settings: &Settings) -> Vec<Finding> {
@@ -173,9 +225,18 @@ mod tests {
     #[case::none(json!(["--config.file=/etc/prometheus/prometheus.yml"]), RetentionRequirement::Either, 1)]
     #[case::empty_value(json!(["--storage.tsdb.retention.time="]), RetentionRequirement::Either, 1)]
     #[case::flag_without_value(json!(["--storage.tsdb.retention.time"]), RetentionRequirement::Either, 1)]
-    fn retention_flags(#[case] args: Value, #[case] require: RetentionRequirement, #[case] expected: usize) {
-        let subject = deployment(json!({"name": "prometheus", "image": "prom/prometheus:v2.55.1", "args": args}));
-        assert_eq!(check(&subject, "linkerd-viz", &with_require(require)).len(), expected);
+    fn retention_flags(
+        #[case] args: Value,
+        #[case] require: RetentionRequirement,
+        #[case] expected: usize,
+    ) {
+        let subject = deployment(
+            json!({"name": "prometheus", "image": "prom/prometheus:v2.55.1", "args": args}),
+        );
+        assert_eq!(
+            check(&subject, "linkerd-viz", &with_require(require)).len(),
+            expected
+        );
     }
 
     #[rstest]
@@ -184,7 +245,10 @@ mod tests {
     #[case::operator_is_not_prometheus(json!({"name": "operator", "image": "quay.io/prometheus-operator/prometheus-operator:v0.7"}), 0)]
     #[case::reloader_is_not_prometheus(json!({"name": "reloader", "image": "quay.io/prometheus-operator/prometheus-config-reloader"}), 0)]
     fn prometheus_containers_are_recognised(#[case] container: Value, #[case] expected: usize) {
-        assert_eq!(check(&deployment(container), "linkerd-viz", &Settings::default()).len(), expected);
+        assert_eq!(
+            check(&deployment(container), "linkerd-viz", &Settings::default()).len(),
+            expected
+        );
     }
 
     #[test]
@@ -201,11 +265,17 @@ mod tests {
     fn memory_per_meshed_pod(#[case] resources: Value, #[case] expected: usize) {
         let mut settings = Settings::default();
         settings.prometheus.meshed_pods = 100;
-        let subject = deployment(json!({"name": "prometheus", "args": ["--storage.tsdb.retention.time=6h"], "resources": resources}));
+        let subject = deployment(
+            json!({"name": "prometheus", "args": ["--storage.tsdb.retention.time=6h"], "resources": resources}),
+        );
         let findings = check(&subject, "linkerd-viz", &settings);
         assert_eq!(findings.len(), expected);
         if expected == 1 {
-            assert!(findings[0].problem.contains("500Mi"), "{}", findings[0].problem);
+            assert!(
+                findings[0].problem.contains("500Mi"),
+                "{}",
+                findings[0].problem
+            );
         }
     }
 
@@ -214,8 +284,13 @@ mod tests {
     #[case::retention_size(json!({"retentionSize": "10GB"}), 0)]
     #[case::neither(json!({}), 1)]
     fn operator_prometheus(#[case] spec: Value, #[case] expected: usize) {
-        let object: PrometheusObject = serde_json::from_value(json!({"metadata": {"name": "k8s"}, "spec": spec})).unwrap();
-        let findings = PrometheusRetention.check(&Subject::Prometheus(object), &Context::new(Operation::Create, "linkerd-viz"), &Settings::default());
+        let object: PrometheusObject =
+            serde_json::from_value(json!({"metadata": {"name": "k8s"}, "spec": spec})).unwrap();
+        let findings = PrometheusRetention.check(
+            &Subject::Prometheus(object),
+            &Context::new(Operation::Create, "linkerd-viz"),
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), expected);
     }
 }

@@ -33,7 +33,9 @@ impl Rule for ProxyPresent {
             return Vec::new();
         }
         let why = match decision.reason {
-            MeshReason::NamespaceAnnotation => format!("namespace {:?} enables injection", context.namespace),
+            MeshReason::NamespaceAnnotation => {
+                format!("namespace {:?} enables injection", context.namespace)
+            }
             _ => "its `linkerd.io/inject` annotation enables injection".to_string(),
         };
         vec![Finding::violation(
@@ -66,7 +68,10 @@ impl Rule for ProxyResources {
         let meta = workload.pod_meta();
         let annotated = [PROXY_CPU_REQUEST, PROXY_MEMORY_REQUEST].map(|key| meta.annotation(key));
         let mut findings = Vec::new();
-        for (key, value) in [PROXY_CPU_REQUEST, PROXY_MEMORY_REQUEST].iter().zip(annotated) {
+        for (key, value) in [PROXY_CPU_REQUEST, PROXY_MEMORY_REQUEST]
+            .iter()
+            .zip(annotated)
+        {
             if let Some(value) = value {
                 if let Err(error) = crate::quantity::Quantity::parse(value) {
                     findings.push(Finding::violation(
@@ -93,7 +98,12 @@ impl Rule for ProxyResources {
             }
             let container_path = path_with(
                 &workload.pod_spec_path(),
-                &[proxy.list, &proxy.index.to_string(), "resources", "requests"],
+                &[
+                    proxy.list,
+                    &proxy.index.to_string(),
+                    "resources",
+                    "requests",
+                ],
             );
             let names: Vec<&str> = missing.iter().map(|(resource, _)| *resource).collect();
             findings.push(
@@ -138,20 +148,29 @@ impl Rule for ProxyResources {
         }
         let place = pod_annotations_place(workload);
         let annotations_path = path_with(&workload.pod_meta_path(), &["annotations"]);
-        let listing: Vec<String> = missing.iter().map(|(key, value)| format!("`{key}: {value}`")).collect();
+        let listing: Vec<String> = missing
+            .iter()
+            .map(|(key, value)| format!("`{key}: {value}`"))
+            .collect();
         findings.push(
             Finding::violation(
                 self.id(),
                 format!(
                     "meshed pods need proxy resource requests, but {place} lacks {}",
-                    missing.iter().map(|(key, _)| format!("`{key}`")).collect::<Vec<_>>().join(" and ")
+                    missing
+                        .iter()
+                        .map(|(key, _)| format!("`{key}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ),
                 format!("add {} to {place}", listing.join(" and ")),
             )
             .fixed_by(
                 missing
                     .iter()
-                    .map(|(key, value)| Edit::insert(annotations_path.clone(), *key, value.as_str()))
+                    .map(|(key, value)| {
+                        Edit::insert(annotations_path.clone(), *key, value.as_str())
+                    })
                     .collect(),
             ),
         );
@@ -170,8 +189,11 @@ mod tests {
     use serde_json::{json, Value};
 
     fn pod(annotations: Value, containers: Value, init: Value) -> Subject {
-        subject(WorkloadKind::Pod, &json!({"metadata": {"name": "web-1", "annotations": annotations},
-            "spec": {"containers": containers, "initContainers": init}}))
+        subject(
+            WorkloadKind::Pod,
+            &json!({"metadata": {"name": "web-1", "annotations": annotations},
+            "spec": {"containers": containers, "initContainers": init}}),
+        )
     }
 
     fn app() -> Value {
@@ -184,7 +206,11 @@ mod tests {
 
     fn settings_with(action: Action) -> Settings {
         Settings {
-            rules: RuleActions { proxy_present: action, proxy_resources: action, ..RuleActions::default() },
+            rules: RuleActions {
+                proxy_present: action,
+                proxy_resources: action,
+                ..RuleActions::default()
+            },
             ..Settings::from_json(b"{}").unwrap()
         }
     }
@@ -199,7 +225,10 @@ mod tests {
     #[case::pod_annotation(json!({"linkerd.io/inject": "enabled"}), NamespaceInjection::NotNeeded)]
     #[case::namespace_annotation(json!({}), NamespaceInjection::Known(Some(InjectMode::Enabled)))]
     #[case::ingress(json!({"linkerd.io/inject": "ingress"}), NamespaceInjection::NotNeeded)]
-    fn uninjected_pod_that_should_be_meshed_is_rejected(#[case] annotations: Value, #[case] ns: NamespaceInjection) {
+    fn uninjected_pod_that_should_be_meshed_is_rejected(
+        #[case] annotations: Value,
+        #[case] ns: NamespaceInjection,
+    ) {
         let findings = present(&pod(annotations, app(), json!([])), ns, Operation::Create);
         assert_eq!(findings.len(), 1);
         assert!(findings[0].problem.contains("proxy injector did not run"));
@@ -211,7 +240,12 @@ mod tests {
     #[case::not_requested(json!({}), app(), json!([]), NamespaceInjection::Known(None))]
     #[case::disabled_in_enabled_namespace(json!({"linkerd.io/inject": "disabled"}), app(), json!([]), NamespaceInjection::Known(Some(InjectMode::Enabled)))]
     #[case::namespace_unknown(json!({}), app(), json!([]), NamespaceInjection::Unknown { reason: "forbidden".into() })]
-    fn pods_that_need_no_proxy_or_have_one_pass(#[case] annotations: Value, #[case] containers: Value, #[case] init: Value, #[case] ns: NamespaceInjection) {
+    fn pods_that_need_no_proxy_or_have_one_pass(
+        #[case] annotations: Value,
+        #[case] containers: Value,
+        #[case] init: Value,
+        #[case] ns: NamespaceInjection,
+    ) {
         assert!(present(&pod(annotations, containers, init), ns, Operation::Create).is_empty());
     }
 
@@ -231,13 +265,24 @@ mod tests {
         let subject = pod(json!({}), with_proxy(json!({"cpu": "50m"})), json!([]));
         let findings = resources(&subject, Action::Warn);
         assert_eq!(findings.len(), 1);
-        let path: Vec<String> = ["spec", "containers", "1", "resources", "requests"].map(String::from).to_vec();
-        assert_eq!(findings[0].severity, Severity::Violation { edits: vec![Edit::insert(path, "memory", "20Mi")] });
+        let path: Vec<String> = ["spec", "containers", "1", "resources", "requests"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            findings[0].severity,
+            Severity::Violation {
+                edits: vec![Edit::insert(path, "memory", "20Mi")]
+            }
+        );
     }
 
     #[test]
     fn injected_proxy_with_requests_passes() {
-        let subject = pod(json!({}), with_proxy(json!({"cpu": "100m", "memory": "20Mi"})), json!([]));
+        let subject = pod(
+            json!({}),
+            with_proxy(json!({"cpu": "100m", "memory": "20Mi"})),
+            json!([]),
+        );
         assert!(resources(&subject, Action::Enforce).is_empty());
     }
 
@@ -249,21 +294,38 @@ mod tests {
 
     #[test]
     fn uninjected_workload_gets_annotations_under_mutate() {
-        let subject = pod(json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "200m"}), app(), json!([]));
+        let subject = pod(
+            json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "200m"}),
+            app(),
+            json!([]),
+        );
         let findings = resources(&subject, Action::Mutate);
         let path: Vec<String> = ["metadata", "annotations"].map(String::from).to_vec();
-        assert_eq!(findings[0].severity, Severity::Violation { edits: vec![Edit::insert(path, PROXY_MEMORY_REQUEST, "20Mi")] });
+        assert_eq!(
+            findings[0].severity,
+            Severity::Violation {
+                edits: vec![Edit::insert(path, PROXY_MEMORY_REQUEST, "20Mi")]
+            }
+        );
     }
 
     #[test]
     fn annotated_workload_passes_under_enforce() {
-        let subject = pod(json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "1", PROXY_MEMORY_REQUEST: "64Mi"}), app(), json!([]));
+        let subject = pod(
+            json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "1", PROXY_MEMORY_REQUEST: "64Mi"}),
+            app(),
+            json!([]),
+        );
         assert!(resources(&subject, Action::Enforce).is_empty());
     }
 
     #[test]
     fn malformed_annotation_is_reported() {
-        let subject = pod(json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "fast", PROXY_MEMORY_REQUEST: "64Mi"}), app(), json!([]));
+        let subject = pod(
+            json!({"linkerd.io/inject": "enabled", PROXY_CPU_REQUEST: "fast", PROXY_MEMORY_REQUEST: "64Mi"}),
+            app(),
+            json!([]),
+        );
         let findings = resources(&subject, Action::Warn);
         assert_eq!(findings.len(), 1);
         assert!(findings[0].problem.contains("not a valid quantity"));

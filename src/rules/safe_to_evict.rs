@@ -5,6 +5,7 @@
 use super::{path_with, Context, Finding, Rule, RuleId, Subject};
 use crate::mutation::Edit;
 use crate::settings::{SafeToEvictAnnotation, Settings};
+use crate::verdict::quoted;
 use crate::workload::Workload;
 
 pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
@@ -39,14 +40,15 @@ impl Rule for SafeToEvict {
                     format!(
                         "{place} sets `{SAFE_TO_EVICT}: \"false\"`, so the Cluster Autoscaler will not scale down nodes running these meshed pods; kept as the operator's decision"
                     ),
-                    format!("remove it or set it to \"true\" when scale-down matters"),
+                    "remove it or set it to \"true\" when scale-down matters".to_string(),
                 )]
             }
             Some(other) => {
                 return vec![Finding::violation(
                     self.id(),
                     format!(
-                        "{place} sets `{SAFE_TO_EVICT}: {other:?}`, which the Cluster Autoscaler does not understand (it reads only \"true\" and \"false\")"
+                        "{place} sets `{SAFE_TO_EVICT}: {}`, which the Cluster Autoscaler does not understand (it reads only \"true\" and \"false\")",
+                        quoted(other)
                     ),
                     format!("set `{SAFE_TO_EVICT}: \"true\"` in {place}"),
                 )]
@@ -85,7 +87,7 @@ impl Rule for SafeToEvict {
                     self.id(),
                     format!(
                         "meshed pods need {IDENTITY_VOLUME} listed in `{SAFE_TO_EVICT_LOCAL_VOLUMES}` in {place}{}, or the proxy's volume blocks Cluster Autoscaler scale-down",
-                        listed.map_or(String::new(), |l| format!(" (it lists {l:?})"))
+                        listed.map_or(String::new(), |l| format!(" (it lists {})", quoted(l)))
                     ),
                     format!("set `{SAFE_TO_EVICT_LOCAL_VOLUMES}: {merged:?}` in {place}"),
                 )
@@ -121,14 +123,20 @@ mod tests {
     use serde_json::{json, Value};
 
     fn cronjob(annotations: Value) -> Subject {
-        subject(WorkloadKind::CronJob, &json!({"metadata": {"name": "hello"},
+        subject(
+            WorkloadKind::CronJob,
+            &json!({"metadata": {"name": "hello"},
             "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": annotations},
-                "spec": {"containers": [{"name": "hello"}]}}}}}}))
+                "spec": {"containers": [{"name": "hello"}]}}}}}}),
+        )
     }
 
     fn settings(annotation: SafeToEvictAnnotation, skips: bool) -> Settings {
         Settings {
-            safe_to_evict: SafeToEvictSettings { annotation, autoscaler_skips_local_storage: skips },
+            safe_to_evict: SafeToEvictSettings {
+                annotation,
+                autoscaler_skips_local_storage: skips,
+            },
             ..Settings::default()
         }
     }
@@ -139,18 +147,38 @@ mod tests {
     }
 
     fn cronjob_annotations_path() -> Vec<String> {
-        ["spec", "jobTemplate", "spec", "template", "metadata", "annotations"].map(String::from).to_vec()
+        [
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "metadata",
+            "annotations",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     #[test]
     fn meshed_cronjob_gets_the_annotation_on_its_pod_template() {
-        let findings = check(&cronjob(json!({"linkerd.io/inject": "enabled"})), &Settings::default());
+        let findings = check(
+            &cronjob(json!({"linkerd.io/inject": "enabled"})),
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 1);
         assert_eq!(
             findings[0].severity,
-            Severity::Violation { edits: vec![Edit::insert(cronjob_annotations_path(), SAFE_TO_EVICT, "true")] }
+            Severity::Violation {
+                edits: vec![Edit::insert(
+                    cronjob_annotations_path(),
+                    SAFE_TO_EVICT,
+                    "true"
+                )]
+            }
         );
-        assert!(findings[0].fix.contains("spec.jobTemplate.spec.template.metadata.annotations"));
+        assert!(findings[0]
+            .fix
+            .contains("spec.jobTemplate.spec.template.metadata.annotations"));
     }
 
     #[rstest]
@@ -165,19 +193,29 @@ mod tests {
     #[test]
     fn moot_when_the_autoscaler_ignores_local_storage() {
         let subject = cronjob(json!({"linkerd.io/inject": "enabled"}));
-        assert!(check(&subject, &settings(SafeToEvictAnnotation::SafeToEvict, true)).is_empty());
+        assert!(check(
+            &subject,
+            &settings(SafeToEvictAnnotation::SafeToEvict, true)
+        )
+        .is_empty());
     }
 
     #[test]
     fn explicit_false_is_kept_with_a_warning() {
-        let findings = check(&cronjob(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT: "false"})), &Settings::default());
+        let findings = check(
+            &cronjob(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT: "false"})),
+            &Settings::default(),
+        );
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Notice);
     }
 
     #[test]
     fn unknown_value_cannot_be_fixed() {
-        let findings = check(&cronjob(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT: "yes"})), &Settings::default());
+        let findings = check(
+            &cronjob(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT: "yes"})),
+            &Settings::default(),
+        );
         assert_eq!(findings[0].severity, Severity::Violation { edits: vec![] });
     }
 
@@ -187,13 +225,20 @@ mod tests {
     #[case::already_listed(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT_LOCAL_VOLUMES: "cache, linkerd-identity-end-entity"}), None)]
     #[case::broader_annotation_suffices(json!({"linkerd.io/inject": "enabled", SAFE_TO_EVICT: "true"}), None)]
     fn local_volumes_annotation(#[case] annotations: Value, #[case] expected: Option<&str>) {
-        let findings = check(&cronjob(annotations), &settings(SafeToEvictAnnotation::LocalVolumes, false));
+        let findings = check(
+            &cronjob(annotations),
+            &settings(SafeToEvictAnnotation::LocalVolumes, false),
+        );
         match expected {
             None => assert!(findings.is_empty(), "{findings:?}"),
             Some(value) => assert_eq!(
                 findings[0].severity,
                 Severity::Violation {
-                    edits: vec![Edit::insert(cronjob_annotations_path(), SAFE_TO_EVICT_LOCAL_VOLUMES, value)]
+                    edits: vec![Edit::insert(
+                        cronjob_annotations_path(),
+                        SAFE_TO_EVICT_LOCAL_VOLUMES,
+                        value
+                    )]
                 }
             ),
         }
@@ -201,12 +246,21 @@ mod tests {
 
     #[test]
     fn injected_pod_without_annotations_is_meshed() {
-        let subject = subject(WorkloadKind::Pod, &json!({"metadata": {"name": "web-1"},
-            "spec": {"containers": [{"name": "web"}, {"name": "linkerd-proxy"}]}}));
+        let subject = subject(
+            WorkloadKind::Pod,
+            &json!({"metadata": {"name": "web-1"},
+            "spec": {"containers": [{"name": "web"}, {"name": "linkerd-proxy"}]}}),
+        );
         let findings = check(&subject, &Settings::default());
         assert_eq!(
             findings[0].severity,
-            Severity::Violation { edits: vec![Edit::insert(vec!["metadata".into(), "annotations".into()], SAFE_TO_EVICT, "true")] }
+            Severity::Violation {
+                edits: vec![Edit::insert(
+                    vec!["metadata".into(), "annotations".into()],
+                    SAFE_TO_EVICT,
+                    "true"
+                )]
+            }
         );
     }
 }

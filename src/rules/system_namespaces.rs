@@ -6,6 +6,7 @@ use super::{path_with, Context, Finding, Rule, RuleId, Subject};
 use crate::injection::{InjectMode, NamespaceInjection, INJECT_ANNOTATION};
 use crate::mutation::Edit;
 use crate::settings::Settings;
+use crate::verdict::quoted;
 
 pub const ADMISSION_WEBHOOKS_LABEL: &str = "config.linkerd.io/admission-webhooks";
 pub const ADMISSION_WEBHOOKS_DISABLED: &str = "disabled";
@@ -28,7 +29,9 @@ impl Rule for SystemNamespaces {
                 if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED) {
                     let found = meta
                         .label(ADMISSION_WEBHOOKS_LABEL)
-                        .map_or("it is missing".to_string(), |v| format!("it is {v:?}"));
+                        .map_or("it is missing".to_string(), |v| {
+                            format!("it is {}", quoted(v))
+                        });
                     findings.push(
                         Finding::violation(
                             self.id(),
@@ -53,8 +56,9 @@ impl Rule for SystemNamespaces {
                         findings.push(Finding::forbidden(
                             self.id(),
                             format!(
-                                "system namespace {:?} requests injection with `{INJECT_ANNOTATION}: {value}`",
-                                meta.name
+                                "system namespace {:?} requests injection with `{INJECT_ANNOTATION}: {}`",
+                                meta.name,
+                                quoted(value)
                             ),
                             format!("remove the annotation or set `{INJECT_ANNOTATION}: disabled`"),
                         ));
@@ -100,7 +104,10 @@ impl Rule for SystemNamespaces {
 }
 
 fn is_system(settings: &Settings, namespace: &str) -> bool {
-    settings.system_namespaces.iter().any(|name| name == namespace)
+    settings
+        .system_namespaces
+        .iter()
+        .any(|name| name == namespace)
 }
 
 #[cfg(test)]
@@ -123,7 +130,9 @@ mod tests {
 
     #[test]
     fn labelled_kube_system_passes() {
-        let subject = namespace(json!({"metadata": {"name": "kube-system", "labels": {ADMISSION_WEBHOOKS_LABEL: "disabled"}}}));
+        let subject = namespace(
+            json!({"metadata": {"name": "kube-system", "labels": {ADMISSION_WEBHOOKS_LABEL: "disabled"}}}),
+        );
         assert!(check(&subject, &Context::new(Operation::Create, "")).is_empty());
     }
 
@@ -143,10 +152,16 @@ mod tests {
         assert_eq!(
             findings[0].severity,
             Severity::Violation {
-                edits: vec![Edit::insert(vec!["metadata".into(), "labels".into()], ADMISSION_WEBHOOKS_LABEL, "disabled")]
+                edits: vec![Edit::insert(
+                    vec!["metadata".into(), "labels".into()],
+                    ADMISSION_WEBHOOKS_LABEL,
+                    "disabled"
+                )]
             }
         );
-        assert!(findings[0].fix.contains("kubectl label namespace kube-system"));
+        assert!(findings[0]
+            .fix
+            .contains("kubectl label namespace kube-system"));
     }
 
     #[rstest]
@@ -162,7 +177,10 @@ mod tests {
 
     fn pod_in_kube_system(value: Option<&str>) -> Subject {
         let annotations = value.map_or(json!({}), |v| json!({INJECT_ANNOTATION: v}));
-        subject(WorkloadKind::Pod, &json!({"metadata": {"name": "dns", "annotations": annotations}, "spec": {"containers": [{"name": "dns"}]}}))
+        subject(
+            WorkloadKind::Pod,
+            &json!({"metadata": {"name": "dns", "annotations": annotations}, "spec": {"containers": [{"name": "dns"}]}}),
+        )
     }
 
     #[test]
@@ -186,7 +204,11 @@ mod tests {
     #[test]
     fn injection_inherited_from_kube_system_is_a_warning() {
         let subject = pod_in_kube_system(None);
-        let context = workload_context(&subject, "kube-system", NamespaceInjection::Known(Some(InjectMode::Enabled)));
+        let context = workload_context(
+            &subject,
+            "kube-system",
+            NamespaceInjection::Known(Some(InjectMode::Enabled)),
+        );
         let findings = check(&subject, &context);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Notice);

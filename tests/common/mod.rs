@@ -10,9 +10,12 @@ use serde_json::{json, Value};
 
 /// The module under test: `$POLICY_WASM`, or the release build's output.
 pub fn wasm_path() -> PathBuf {
-    std::env::var_os("POLICY_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wasm32-wasip1/release/linkerd_ha_policy.wasm")
-    })
+    std::env::var_os("POLICY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/wasm32-wasip1/release/linkerd_ha_policy.wasm")
+        })
 }
 
 pub fn load(cluster: Cluster) -> PolicyModule {
@@ -27,12 +30,16 @@ pub fn load(cluster: Cluster) -> PolicyModule {
 
 /// Linkerd's own manifests, beside this repository in ../shared.
 pub fn linkerd_fixture(name: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/linkerd").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/linkerd")
+        .join(name);
     load_yaml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn test_data(name: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(name);
     load_yaml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -68,6 +75,15 @@ pub fn describe(object: &Value) -> String {
 pub fn assert_idempotent(module: &PolicyModule, verdict: &Verdict, settings: &Value) {
     let mutated = verdict.mutated_object.as_ref().expect("a mutation");
     let again = create(module, mutated, settings);
-    assert!(again.accepted, "mutated object rejected: {:?}", again.message);
-    assert_eq!(again.mutated_object, None, "second pass mutated again: {:?}", again.patch(mutated));
+    assert!(
+        again.accepted,
+        "mutated object rejected: {:?}",
+        again.message
+    );
+    assert_eq!(
+        again.mutated_object,
+        None,
+        "second pass mutated again: {:?}",
+        again.patch(mutated)
+    );
 }
