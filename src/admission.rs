@@ -15,7 +15,6 @@ use crate::rules::{check_all, critical_component, Context, Lookup, Operation, Ru
 use crate::settings::Settings;
 use crate::verdict::{ObjectRef, Verdict};
 use crate::workload::{decode_json, Workload, WorkloadKind};
-use kubewarden_policy_sdk::settings::Validatable;
 
 /// Kubewarden's `ValidationResponse`, as the policy server reads it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
@@ -139,7 +138,7 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         Some(raw) if raw.get() != "null" => {
             let settings = Settings::from_json(raw.get().as_bytes())
                 .map_err(|e| RequestError::Settings(e.to_string()))?;
-            settings.validate().map_err(RequestError::Settings)?;
+            settings.check().map_err(RequestError::Settings)?;
             settings
         }
         _ => Settings::from_json(b"{}").map_err(|e| RequestError::Settings(e.to_string()))?,

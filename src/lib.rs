@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod admission;
+#[cfg(feature = "kubewarden")]
 pub mod host;
 pub mod injection;
 pub mod mutation;
@@ -17,40 +18,47 @@ pub mod settings;
 pub mod verdict;
 pub mod workload;
 
-use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
-use wapc_guest::prelude::*;
+#[cfg(feature = "kubewarden")]
+mod entry_points {
+    use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+    use wapc_guest::prelude::*;
 
-use crate::settings::Settings;
+    use crate::settings::Settings;
+    use crate::{admission, host};
 
-#[allow(unsafe_code)] // waPC requires this exported, unmangled symbol
-#[unsafe(no_mangle)]
-pub extern "C" fn wapc_init() {
-    register_function("validate", validate);
-    register_function("validate_settings", validate_settings);
-    register_function(
-        "protocol_version",
-        kubewarden_policy_sdk::protocol_version_guest,
-    );
-}
+    #[allow(unsafe_code)] // waPC requires this exported, unmangled symbol
+    #[unsafe(no_mangle)]
+    pub extern "C" fn wapc_init() {
+        register_function("validate", validate);
+        register_function("validate_settings", validate_settings);
+        register_function(
+            "protocol_version",
+            kubewarden_policy_sdk::protocol_version_guest,
+        );
+    }
 
-fn validate(payload: &[u8]) -> CallResult {
-    let response = admission::validate(payload, &host::KubewardenHost);
-    Ok(serde_json::to_vec(&response)?)
-}
+    fn validate(payload: &[u8]) -> CallResult {
+        let response = admission::validate(payload, &host::KubewardenHost);
+        Ok(serde_json::to_vec(&response)?)
+    }
 
-fn validate_settings(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&settings_verdict(payload))?)
-}
+    fn validate_settings(payload: &[u8]) -> CallResult {
+        Ok(serde_json::to_vec(&settings_verdict(payload))?)
+    }
 
-/// Settings are judged here rather than by the SDK's helper so that a
-/// malformed document is a `valid: false` answer naming the field, not a
-/// guest error.
-pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
-    let checked = Settings::from_json(payload)
-        .map_err(|error| error.to_string())
-        .and_then(|settings| settings.validate());
-    SettingsValidationResponse {
-        valid: checked.is_ok(),
-        message: checked.err(),
+    /// Settings are judged here rather than by the SDK's helper so that a
+    /// malformed document is a `valid: false` answer naming the field, not a
+    /// guest error.
+    pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
+        let checked = Settings::from_json(payload)
+            .map_err(|error| error.to_string())
+            .and_then(|settings| settings.check());
+        SettingsValidationResponse {
+            valid: checked.is_ok(),
+            message: checked.err(),
+        }
     }
 }
+
+#[cfg(feature = "kubewarden")]
+pub use entry_points::settings_verdict;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use kubewarden_policy_sdk::settings::Validatable;
 use serde::Deserialize;
 
 use crate::quantity::Quantity;
@@ -438,8 +437,16 @@ fn check_names(invalid: &mut impl FnMut(String, String), field: &str, names: &[S
     }
 }
 
-impl Validatable for Settings {
+#[cfg(feature = "kubewarden")]
+impl kubewarden_policy_sdk::settings::Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
+        self.check()
+    }
+}
+
+impl Settings {
+    /// Every problem, joined into one message for `validate_settings`.
+    pub fn check(&self) -> Result<(), String> {
         let problems = self.problems();
         if problems.is_empty() {
             Ok(())
@@ -472,7 +479,7 @@ mod tests {
             settings.proxy_resources.spelled,
             ("100m".into(), "20Mi".into())
         );
-        assert!(settings.validate().is_ok());
+        assert!(settings.check().is_ok());
     }
 
     #[test]
@@ -492,7 +499,7 @@ mod tests {
             "prometheus": {"namespaces": ["linkerd-viz"], "require": "both", "meshedPods": 40}
         }))
         .unwrap();
-        assert!(settings.validate().is_ok());
+        assert!(settings.check().is_ok());
         assert_eq!(
             settings.proxy_resources.spelled,
             ("200m".into(), "64Mi".into())
@@ -540,7 +547,7 @@ mod tests {
     #[case::empty_control_plane_namespace(json!({"controlPlane": {"namespace": " "}}), "settings.controlPlane.namespace: must not be empty")]
     #[case::empty_webhook_name(json!({"injectorWebhook": {"name": ""}}), "settings.injectorWebhook.name: must not be empty")]
     fn invalid_values_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
-        let error = decode(value).unwrap().validate().unwrap_err();
+        let error = decode(value).unwrap().check().unwrap_err();
         assert!(
             error.contains(expected),
             "{error:?} should contain {expected:?}"
