@@ -4,12 +4,17 @@ WASM := target/wasm32-wasip1/release/linkerd_ha_policy.wasm
 EXAMPLES := $(wildcard examples/*.yaml)
 HARNESS := cargo run --quiet -p policy-harness --
 
-.PHONY: setup build run test fmt lint unit e2e clean
+REGISTRY ?= ghcr.io/linkerd-ha-policy
+RELEASE := cargo run --quiet -p policy-release --
 
-# Everything a fresh machine needs; idempotent.
+.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test
+
+# Everything a fresh machine needs; idempotent. The OCI tests run Debian's
+# distribution registry on loopback.
 setup:
 	rustup target add wasm32-wasip1
 	rustup component add rustfmt clippy
+	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
 
 build: setup
 	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy
@@ -24,9 +29,35 @@ fmt: setup
 lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Unit tests of the rules, then end-to-end tests on the built module.
+# Unit tests of the rules, end-to-end tests on the built module (waPC in
+# wasmtime, a real OCI registry), then the playground in headless Chromium.
 test: build fmt lint
 	POLICY_WASM=$(CURDIR)/$(WASM) cargo test --workspace
+	POLICY_WASM=$(CURDIR)/$(WASM) web/tests/run.sh
+
+# The browser playground: build it and serve it at http://127.0.0.1:8000/
+# (web/index.html also opens straight from disk).
+playground:
+	web/build.sh
+	node web/tools/serve.mjs 8000
+
+browser-test: build
+	POLICY_WASM=$(CURDIR)/$(WASM) web/tests/run.sh
+
+# The module with its metadata embedded, as `kwctl annotate` writes it.
+annotate: build
+	$(RELEASE) annotate
+
+size: annotate
+	$(RELEASE) size
+
+# Regenerates artifacthub-pkg.yml from metadata.yml and Cargo.toml.
+artifacthub:
+	$(RELEASE) artifacthub
+
+# Pushes the annotated module; credentials: --username and $$REGISTRY_PASSWORD.
+publish: annotate
+	$(RELEASE) push --registry $(REGISTRY)
 
 clean:
 	cargo clean

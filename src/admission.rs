@@ -213,7 +213,7 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
 
 fn decode_payload(payload: &[u8]) -> Result<Payload<'_>, String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8 ({e})"))?;
-    decode_json(text).map_err(|e| format!("{} (at {})", e.message, e.path))
+    decode_json(text).map_err(|e| e.0)
 }
 
 /// The name of an object that failed to decode, for the message.

@@ -1,0 +1,15 @@
+//! Release tooling for the linkerd-ha-policy Kubewarden policy: what `kwctl
+//! annotate`, `kwctl push` and `kwctl scaffold artifacthub` do, as a library
+//! (used by the tests) and the `policy-release` command.
+
+pub mod annotate;
+pub mod artifacthub;
+pub mod error;
+pub mod metadata;
+pub mod oci;
+pub mod project;
+pub mod size;
+pub mod wasm;
+
+pub use error::{ReleaseError, Result};
+pub use project::Project;
