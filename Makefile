@@ -1,6 +1,7 @@
 # linkerd-ha-policy: `make run` builds the policy and runs it on the examples;
 # `make test` runs the whole suite (what CI runs).
-WASM := target/wasm32-wasip1/release/linkerd_ha_policy.wasm
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM := $(abspath $(TARGET_DIR)/wasm32-wasip1/release/linkerd_ha_policy.wasm)
 EXAMPLES := $(wildcard examples/*.yaml)
 HARNESS := cargo run --quiet -p policy-harness --
 
@@ -32,8 +33,8 @@ lint: setup
 # Unit tests of the rules, end-to-end tests on the built module (waPC in
 # wasmtime, a real OCI registry), then the playground in headless Chromium.
 test: build fmt lint
-	POLICY_WASM=$(CURDIR)/$(WASM) cargo test --workspace
-	POLICY_WASM=$(CURDIR)/$(WASM) web/tests/run.sh
+	POLICY_WASM=$(WASM) cargo test --workspace
+	POLICY_WASM=$(WASM) web/tests/run.sh
 
 # The browser playground: build it and serve it at http://127.0.0.1:8000/
 # (web/index.html also opens straight from disk).
@@ -42,7 +43,7 @@ playground:
 	node web/tools/serve.mjs 8000
 
 browser-test: build
-	POLICY_WASM=$(CURDIR)/$(WASM) web/tests/run.sh
+	POLICY_WASM=$(WASM) web/tests/run.sh
 
 # The module with its metadata embedded, as `kwctl annotate` writes it.
 annotate: build
