@@ -40,6 +40,6 @@ CARGO_PROFILE_RELEASE_STRIP=debuginfo \
   cargo build --release --target wasm32-unknown-unknown -p policy-playground
 rm -rf web/pkg
 wasm-bindgen --target no-modules --remove-name-section --remove-producers-section \
-  --out-dir web/pkg target/wasm32-unknown-unknown/release/policy_playground.wasm
+  --out-dir web/pkg "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/policy_playground.wasm"
 node web/tools/bundle.mjs
 ls -l web/pkg
