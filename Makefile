@@ -8,7 +8,7 @@ HARNESS := cargo run --quiet -p policy-harness --
 REGISTRY ?= ghcr.io/linkerd-ha-policy
 RELEASE := cargo run --quiet -p policy-release --
 
-.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test
+.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test bench fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
 # distribution registry on loopback.
@@ -35,6 +35,18 @@ lint: setup
 test: build fmt lint
 	POLICY_WASM=$(WASM) cargo test --workspace
 	POLICY_WASM=$(WASM) web/tests/run.sh
+	fuzz/run.sh 60
+
+# Each cargo-fuzz target for SECONDS from the committed corpus.
+SECONDS_PER_TARGET ?= 60
+fuzz:
+	fuzz/run.sh $(SECONDS_PER_TARGET)
+
+# µs/request next to the do-nothing SDK policy and the native rules; module
+# size, instantiation, peak memory, scaling. Not a gate: figures only.
+bench: setup
+	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy -p floor-policy
+	cargo run --profile bench-host -p policy-bench
 
 # The browser playground: build it and serve it at http://127.0.0.1:8000/
 # (web/index.html also opens straight from disk).

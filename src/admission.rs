@@ -110,18 +110,25 @@ enum RequestError {
     },
     #[error("the {0} request carries no object")]
     NoObject(String),
-    #[error("cannot apply the mutation: {0}")]
-    Edit(#[from] crate::mutation::EditError),
-    #[error("cannot read the object for mutation: {0}")]
-    MutationDecode(String),
+    #[error("{kind} {name}: the object has an unexpected shape: {source}")]
+    Edit {
+        kind: String,
+        name: String,
+        source: crate::mutation::EditError,
+    },
+    #[error("{kind} {name}: the object cannot be read for mutation: {message}")]
+    MutationDecode {
+        kind: String,
+        name: String,
+        message: String,
+    },
 }
 
 impl RequestError {
+    /// Every failure is the request's: malformed input is a 400, never a
+    /// server error.
     fn code(&self) -> u16 {
-        match self {
-            Self::Edit(_) | Self::MutationDecode(_) => 500,
-            _ => 400,
-        }
+        400
     }
 }
 
@@ -203,9 +210,17 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         return Ok(Response::accept().with_warnings(verdict.warnings));
     }
     // Only now is the whole object decoded: the common case never pays for it.
-    let mut mutated: Value = serde_json::from_str(raw_object.get())
-        .map_err(|e| RequestError::MutationDecode(e.to_string()))?;
-    apply_all(&mut mutated, &verdict.edits)?;
+    let mut mutated: Value =
+        serde_json::from_str(raw_object.get()).map_err(|e| RequestError::MutationDecode {
+            kind: object.kind.clone(),
+            name: object.name.clone(),
+            message: e.to_string(),
+        })?;
+    apply_all(&mut mutated, &verdict.edits).map_err(|source| RequestError::Edit {
+        kind: object.kind.clone(),
+        name: object.name.clone(),
+        source,
+    })?;
     let mut response = Response::accept().with_warnings(verdict.warnings);
     response.mutated_object = Some(mutated);
     Ok(response)

@@ -68,11 +68,13 @@ pub fn apply_all(object: &mut Value, edits: &[Edit]) -> Result<(), EditError> {
 fn walk<'v>(mut node: &'v mut Value, path: &[String]) -> Result<&'v mut Value, EditError> {
     for (depth, segment) in path.iter().enumerate() {
         node = match node {
-            Value::Array(items) => segment
-                .parse::<usize>()
-                .ok()
-                .and_then(|index| items.get_mut(index))
-                .ok_or_else(|| error(path, depth + 1, "no such list item"))?,
+            Value::Array(items) => match segment.parse::<usize>() {
+                Ok(index) => items
+                    .get_mut(index)
+                    .ok_or_else(|| error(path, depth + 1, "no such list item"))?,
+                // A list where Kubernetes has a map.
+                Err(_) => return Err(error(path, depth, "not an object")),
+            },
             other => as_object(other, &path[..depth])?
                 .entry(segment.clone())
                 .or_insert(Value::Null),

@@ -17,6 +17,33 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A struct field that must be a JSON object (or null, read as absent):
+/// serde would otherwise also read a struct from a list of its fields, so a
+/// malformed `metadata: []` would pass as empty metadata.
+pub(crate) fn object_or_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    struct ObjectOrNull<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Default + Deserialize<'de>> serde::de::Visitor<'de> for ObjectOrNull<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+    }
+    deserializer.deserialize_any(ObjectOrNull(std::marker::PhantomData))
+}
+
 pub type StringMap = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,7 +89,7 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(deserialize_with = "null_as_default")]
     pub init_containers: Vec<Container>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub affinity: Affinity,
 }
 
@@ -77,7 +104,7 @@ pub struct Container {
     pub command: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub args: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub resources: Resources,
     /// `Always` on an init container makes it a native sidecar.
     #[serde(deserialize_with = "null_as_default")]
@@ -96,7 +123,7 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Affinity {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub pod_anti_affinity: PodAntiAffinity,
 }
 
@@ -128,7 +155,7 @@ pub struct PodAffinityTerm {
 pub struct WeightedPodAffinityTerm {
     #[serde(deserialize_with = "null_as_default")]
     pub weight: i64,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub pod_affinity_term: PodAffinityTerm,
 }
 
@@ -223,16 +250,16 @@ impl std::fmt::Display for IntOrString {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct NamespaceObject {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PodDisruptionBudget {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub spec: PodDisruptionBudgetSpec,
 }
 
@@ -247,7 +274,7 @@ pub struct PodDisruptionBudgetSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct MutatingWebhookConfiguration {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
     #[serde(deserialize_with = "null_as_default")]
     pub webhooks: Vec<MutatingWebhook>,
@@ -266,9 +293,9 @@ pub struct MutatingWebhook {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PrometheusObject {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub spec: PrometheusSpec,
 }
 
@@ -277,7 +304,7 @@ pub struct PrometheusObject {
 pub struct PrometheusSpec {
     pub retention: Option<String>,
     pub retention_size: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub resources: Resources,
 }
 
@@ -285,9 +312,9 @@ pub struct PrometheusSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Node {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub spec: NodeSpec,
 }
 

@@ -67,13 +67,39 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Settings {
+    #[serde(deserialize_with = "section")]
     pub rules: RuleActions,
     pub system_namespaces: Vec<String>,
+    #[serde(deserialize_with = "section")]
     pub safe_to_evict: SafeToEvictSettings,
+    #[serde(deserialize_with = "section")]
     pub proxy_resources: ProxyResourcesSettings,
+    #[serde(deserialize_with = "section")]
     pub control_plane: ControlPlaneSettings,
+    #[serde(deserialize_with = "section")]
     pub injector_webhook: InjectorWebhookSettings,
+    #[serde(deserialize_with = "section")]
     pub prometheus: PrometheusSettings,
+}
+
+/// A settings section: a map, never a list (serde would otherwise read a
+/// struct from a list of its fields in order, so `rules: []` would pass).
+fn section<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct MapOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for MapOnly<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of settings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(MapOnly(std::marker::PhantomData))
 }
 
 impl Default for Settings {
@@ -221,6 +247,7 @@ pub struct ControlPlaneSettings {
     /// Values of the `linkerd.io/control-plane-component` label held critical.
     pub components: Vec<String>,
     pub replicas: u32,
+    #[serde(deserialize_with = "section")]
     pub requests: ResourceRequests,
     pub resource_containers: ResourceContainers,
 }
@@ -526,6 +553,8 @@ mod tests {
     #[case::unknown_failure_policy(json!({"injectorWebhook": {"failurePolicy": "fail"}}), "settings.injectorWebhook.failurePolicy")]
     #[case::negative_replicas(json!({"controlPlane": {"replicas": -1}}), "settings.controlPlane.replicas")]
     #[case::not_an_object(json!([1, 2]), "settings: expected a map of settings")]
+    #[case::section_as_list(json!({"rules": []}), "settings.rules: invalid type: sequence, expected a map of settings")]
+    #[case::nested_section_as_list(json!({"controlPlane": {"requests": ["100m"]}}), "settings.controlPlane.requests: invalid type: sequence")]
     fn undecodable_settings_name_the_field(
         #[case] value: serde_json::Value,
         #[case] expected: &str,

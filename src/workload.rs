@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::objects::{null_as_default, Container, ObjectMeta, PodSpec};
+use crate::objects::{null_as_default, object_or_null, Container, ObjectMeta, PodSpec};
 
 /// The eight kinds that create pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,9 @@ impl WorkloadKind {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PodTemplate {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_or_null")]
     pub spec: PodSpec,
 }
 
@@ -90,9 +90,9 @@ impl Workload {
     pub fn decode(kind: WorkloadKind, json: &str) -> Result<Self, DecodeError> {
         #[derive(Deserialize)]
         struct Templated {
-            #[serde(default, deserialize_with = "null_as_default")]
+            #[serde(default, deserialize_with = "object_or_null")]
             metadata: ObjectMeta,
-            #[serde(default, deserialize_with = "null_as_default")]
+            #[serde(default, deserialize_with = "object_or_null")]
             spec: TemplatedSpec,
         }
         #[derive(Deserialize, Default)]
@@ -100,21 +100,21 @@ impl Workload {
         struct TemplatedSpec {
             #[serde(deserialize_with = "null_as_default")]
             replicas: Option<i64>,
-            #[serde(deserialize_with = "null_as_default")]
+            #[serde(deserialize_with = "object_or_null")]
             template: PodTemplate,
-            #[serde(rename = "jobTemplate", deserialize_with = "null_as_default")]
+            #[serde(rename = "jobTemplate", deserialize_with = "object_or_null")]
             job_template: JobTemplate,
         }
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct JobTemplate {
-            #[serde(deserialize_with = "null_as_default")]
+            #[serde(deserialize_with = "object_or_null")]
             spec: JobSpec,
         }
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct JobSpec {
-            #[serde(deserialize_with = "null_as_default")]
+            #[serde(deserialize_with = "object_or_null")]
             template: PodTemplate,
         }
 
