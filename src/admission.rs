@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::injection::{EffectiveInjection, InjectMode, NamespaceInjection};
+use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
+use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
 use crate::mutation::apply_all;
 use crate::objects::{
     MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
@@ -87,6 +88,8 @@ struct AdmissionRequest<'a> {
     namespace: Option<String>,
     #[serde(borrow, default)]
     object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -191,14 +194,26 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
 
     let context = gather_context(&subject, operation, namespace, &settings, cluster);
     let findings = check_all(&subject, &context, &settings);
+    let lifecycle = lifecycle_of(
+        kind,
+        &subject,
+        raw_object,
+        request.old_object.filter(|raw| raw.get() != "null"),
+        &context,
+        &findings,
+        &settings,
+        cluster,
+    );
+    let findings = lifecycle.weigh(findings, &settings);
     let mut verdict = Verdict::from_findings(findings, &settings.rules, &object);
     if let NamespaceInjection::Unknown { reason } = &context.namespace_injection {
         if context.injection.is_some_and(|d| d.namespace_unknown) {
             verdict.warnings.insert(
                 0,
                 format!(
-                    "{object}: could not read namespace {:?} ({reason}); Linkerd's injection decision was made from the object's own annotations. Fix: let the policy get Namespaces (contextAwareResources: v1 Namespace)",
-                    context.namespace
+                    "{object}: could not read namespace {:?} ({}), whose labels and annotation can turn injection off, so the pods were judged as not meshed: nothing was added or rejected for the mesh. Fix: let the policy get Namespaces (contextAwareResources: v1 Namespace)",
+                    context.namespace,
+                    reason.trim_end_matches('.')
                 ),
             );
         }
@@ -307,30 +322,7 @@ fn gather_context(
         return context;
     };
     let rules = &settings.rules;
-    let injection_rules_on = [
-        RuleId::SafeToEvict,
-        RuleId::ProxyPresent,
-        RuleId::ProxyResources,
-        RuleId::SystemNamespaces,
-    ]
-    .into_iter()
-    .any(|rule| rules.is_on(rule));
-    if injection_rules_on && EffectiveInjection::needs_namespace(workload) {
-        context.namespace_injection = if context.namespace.is_empty() {
-            NamespaceInjection::Unknown {
-                reason: "the request names no namespace".to_string(),
-            }
-        } else {
-            match cluster.namespace(&context.namespace) {
-                Ok(namespace) => NamespaceInjection::Known(InjectMode::of(&namespace.metadata)),
-                Err(reason) => NamespaceInjection::Unknown { reason },
-            }
-        };
-    }
-    context.injection = Some(EffectiveInjection::resolve(
-        workload,
-        &context.namespace_injection,
-    ));
+    resolve_injection(&mut context, workload, settings, cluster);
     if critical_component(workload, &context.namespace, settings).is_some() {
         if rules.is_on(RuleId::DisruptionBudgets) {
             context.disruption_budgets = cluster
@@ -342,4 +334,169 @@ fn gather_context(
         }
     }
     context
+}
+
+/// Linkerd's injection decision for the workload's pods, reading the
+/// namespace from the cluster only when an injection rule is on and the pod
+/// does not decide on its own (and only once per request).
+fn resolve_injection(
+    context: &mut Context,
+    workload: &Workload,
+    settings: &Settings,
+    cluster: &dyn ClusterLookup,
+) {
+    let injection_rules_on = [
+        RuleId::SafeToEvict,
+        RuleId::ProxyPresent,
+        RuleId::ProxyResources,
+        RuleId::SystemNamespaces,
+    ]
+    .into_iter()
+    .any(|rule| settings.rules.is_on(rule));
+    if injection_rules_on
+        && context.namespace_injection == NamespaceInjection::NotNeeded
+        && EffectiveInjection::needs_namespace(workload, &context.namespace, settings)
+    {
+        context.namespace_injection = if context.namespace.is_empty() {
+            NamespaceInjection::Unknown {
+                reason: "the request names no namespace".to_string(),
+            }
+        } else {
+            match cluster.namespace(&context.namespace) {
+                Ok(namespace) => NamespaceInjection::Known(NamespaceFacts::of(&namespace.metadata)),
+                Err(reason) => NamespaceInjection::Unknown { reason },
+            }
+        };
+    }
+    context.injection = Some(EffectiveInjection::resolve(
+        workload,
+        &context.namespace,
+        &context.namespace_injection,
+        settings,
+    ));
+}
+
+/// What the request's place in the cluster's life allows: which edits it
+/// may carry, whether a controller owns it, and (on UPDATE) which rules its
+/// oldObject already broke. The old object is read only when a finding
+/// would otherwise be refused or an edit needs the template comparison.
+#[allow(clippy::too_many_arguments)]
+fn lifecycle_of(
+    kind: SubjectKind,
+    subject: &Subject,
+    raw_object: &RawValue,
+    raw_old_object: Option<&RawValue>,
+    context: &Context,
+    findings: &[crate::rules::Finding],
+    settings: &Settings,
+    cluster: &dyn ClusterLookup,
+) -> Lifecycle {
+    let workload_kind = match kind {
+        SubjectKind::Workload(workload_kind) => Some(workload_kind),
+        _ => None,
+    };
+    let owner = match subject {
+        Subject::Workload(workload) => workload
+            .meta
+            .controller_owner()
+            .map(|owner| format!("{}/{}", owner.kind, owner.name)),
+        _ => None,
+    };
+    let mut lifecycle = Lifecycle::unowned_create();
+    lifecycle.owner = owner;
+    if context.operation == Operation::Create {
+        lifecycle.edits = EditScope::for_request(
+            context.operation,
+            workload_kind,
+            lifecycle.owner.as_deref(),
+            None,
+        );
+        return lifecycle;
+    }
+    let template_changed = match (workload_kind, raw_old_object) {
+        (Some(workload_kind), Some(old)) if findings.iter().any(has_edits) => {
+            template_changed(workload_kind, raw_object.get(), old.get())
+        }
+        _ => None,
+    };
+    lifecycle.edits = EditScope::for_request(
+        context.operation,
+        workload_kind,
+        lifecycle.owner.as_deref(),
+        template_changed,
+    );
+    let refused = findings
+        .iter()
+        .any(|finding| !matches!(finding.severity, crate::rules::Severity::Notice));
+    if !refused || !settings.allow_existing_violations {
+        return lifecycle;
+    }
+    // An unreadable oldObject ratchets nothing: the UPDATE is judged alone.
+    let Some(old_subject) = raw_old_object.and_then(|old| kind.decode(old.get()).ok()) else {
+        return lifecycle;
+    };
+    let mut old_context = context.clone();
+    if let Subject::Workload(old_workload) = &old_subject {
+        resolve_injection(&mut old_context, old_workload, settings, cluster);
+    }
+    lifecycle.preexisting =
+        broken_rules(&check_all(&old_subject, &old_context, settings), settings);
+    lifecycle
+}
+
+fn has_edits(finding: &crate::rules::Finding) -> bool {
+    matches!(&finding.severity, crate::rules::Severity::Violation { edits } if !edits.is_empty())
+}
+
+/// Whether an UPDATE changes the pod template (a Pod's labels,
+/// annotations or spec): `None` when either side cannot be read.
+fn template_changed(kind: WorkloadKind, new: &str, old: &str) -> Option<bool> {
+    const POD_PARTS: [&[&str]; 3] = [
+        &["metadata", "labels"],
+        &["metadata", "annotations"],
+        &["spec"],
+    ];
+    let template = [kind.template_path()];
+    let parts: &[&[&str]] = if kind == WorkloadKind::Pod {
+        &POD_PARTS
+    } else {
+        &template
+    };
+    for path in parts {
+        if differs(raw_at(new, path)?, raw_at(old, path)?)? {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// Equal text is equal; otherwise the two are compared as JSON values, so
+/// key order and spacing never count as a change.
+fn differs(new: &RawValue, old: &RawValue) -> Option<bool> {
+    if new.get() == old.get() {
+        return Some(false);
+    }
+    let new: Value = serde_json::from_str(new.get()).ok()?;
+    let old: Value = serde_json::from_str(old.get()).ok()?;
+    Some(new != old)
+}
+
+/// The JSON text at `path` (object keys), or `null` where a key is missing.
+fn raw_at<'a>(json: &'a str, path: &[&str]) -> Option<&'a RawValue> {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+    const NULL: &str = "null";
+    let mut current: &'a RawValue = serde_json::from_str(json).ok()?;
+    for key in path {
+        if current.get() == NULL {
+            break;
+        }
+        let members: BTreeMap<Cow<'a, str>, &'a RawValue> =
+            serde_json::from_str(current.get()).ok()?;
+        match members.get(*key) {
+            Some(value) => current = value,
+            None => return serde_json::from_str(NULL).ok(),
+        }
+    }
+    Some(current)
 }

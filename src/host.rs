@@ -42,7 +42,7 @@ impl ClusterLookup for KubewardenHost {
                 name: name.to_string(),
                 namespace: None,
                 disable_cache: false,
-                field_masks: fields(&["metadata.name", "metadata.annotations"]),
+                field_masks: fields(&["metadata.name", "metadata.labels", "metadata.annotations"]),
             },
         )
     }

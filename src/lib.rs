@@ -10,6 +10,7 @@ pub mod admission;
 #[cfg(feature = "kubewarden")]
 pub mod host;
 pub mod injection;
+pub mod lifecycle;
 pub mod mutation;
 pub mod objects;
 pub mod quantity;

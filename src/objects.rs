@@ -59,9 +59,29 @@ pub struct ObjectMeta {
     pub labels: StringMap,
     #[serde(deserialize_with = "null_as_default")]
     pub annotations: StringMap,
+    #[serde(deserialize_with = "null_as_default")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+/// Who made the object: a controller owner (a Deployment for its
+/// ReplicaSet, a ReplicaSet for its Pods) recreates it from its own template.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OwnerReference {
+    #[serde(deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub controller: bool,
 }
 
 impl ObjectMeta {
+    /// The owner whose controller manages this object, if any.
+    pub fn controller_owner(&self) -> Option<&OwnerReference> {
+        self.owner_references.iter().find(|owner| owner.controller)
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
     }
@@ -91,6 +111,10 @@ pub struct PodSpec {
     pub init_containers: Vec<Container>,
     #[serde(deserialize_with = "object_or_null")]
     pub affinity: Affinity,
+    /// `false` keeps the service-account token out of the pod, and Linkerd's
+    /// injector skips such pods (the proxy needs the token for its identity).
+    #[serde(deserialize_with = "null_as_default")]
+    pub automount_service_account_token: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -80,6 +80,10 @@ pub struct Settings {
     pub injector_webhook: InjectorWebhookSettings,
     #[serde(deserialize_with = "section")]
     pub prometheus: PrometheusSettings,
+    /// On UPDATE, a rule the old object already broke only warns: legacy
+    /// objects keep scaling, relabelling and being garbage-collected
+    /// (Kyverno's `allowExistingViolations`).
+    pub allow_existing_violations: bool,
 }
 
 /// A settings section: a map, never a list (serde would otherwise read a
@@ -112,6 +116,7 @@ impl Default for Settings {
             control_plane: ControlPlaneSettings::default(),
             injector_webhook: InjectorWebhookSettings::default(),
             prometheus: PrometheusSettings::default(),
+            allow_existing_violations: true,
         }
     }
 }
@@ -303,6 +308,10 @@ impl FailurePolicy {
 pub struct InjectorWebhookSettings {
     pub name: String,
     pub failure_policy: FailurePolicy,
+    /// Namespaces the injector's webhook skips by name (Linkerd's chart:
+    /// `kubernetes.io/metadata.name NotIn [kube-system, cert-manager]`).
+    /// Pods there are never meshed, whatever their annotations say.
+    pub skipped_namespaces: Vec<String>,
 }
 
 impl Default for InjectorWebhookSettings {
@@ -310,6 +319,7 @@ impl Default for InjectorWebhookSettings {
         Self {
             name: "linkerd-proxy-injector-webhook-config".to_string(),
             failure_policy: FailurePolicy::Fail,
+            skipped_namespaces: vec!["kube-system".to_string(), "cert-manager".to_string()],
         }
     }
 }
@@ -431,6 +441,11 @@ impl Settings {
         if self.injector_webhook.name.trim().is_empty() {
             invalid("injectorWebhook.name".into(), "must not be empty".into());
         }
+        check_names(
+            &mut invalid,
+            "injectorWebhook.skippedNamespaces",
+            &self.injector_webhook.skipped_namespaces,
+        );
         check_names(
             &mut invalid,
             "prometheus.namespaces",

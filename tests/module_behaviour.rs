@@ -102,9 +102,15 @@ fn every_kind_is_mutated_on_its_pod_template_and_idempotent() {
             "CronJob" => "/spec/jobTemplate/spec/template",
             _ => "/spec/template",
         };
+        // A bare Pod releases only its identity volume: safe-to-evict would
+        // let the autoscaler evict a pod nothing recreates.
+        let (key, value) = match object["kind"].as_str().unwrap() {
+            "Pod" => ("safe-to-evict-local-volumes", "linkerd-identity-end-entity"),
+            _ => ("safe-to-evict", "true"),
+        };
         assert_eq!(
             patch_of(&verdict, &object),
-            json!([{"op": "add", "path": format!("{template}/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict"), "value": "true"}]),
+            json!([{"op": "add", "path": format!("{template}/metadata/annotations/cluster-autoscaler.kubernetes.io~1{key}"), "value": value}]),
             "{}",
             describe(&object)
         );
@@ -237,7 +243,7 @@ fn mutations_keep_fields_unknown_to_the_kubernetes_api() {
 fn control_plane_mutation_adds_exactly_the_missing_terms_and_requests() {
     let object = test_data("future-fields.yaml").remove(1);
     let module = load(Cluster::default());
-    let settings = json!({"rules": {"controlPlaneAntiAffinity": "mutate", "controlPlaneResources": "mutate", "disruptionBudgets": "off"}});
+    let settings = json!({"rules": {"controlPlaneAntiAffinity": "mutate", "controlPlaneResources": "mutate", "disruptionBudgets": "off", "safeToEvict": "off"}});
     let verdict = create(&module, &object, &settings);
     let selector = json!({"matchExpressions": [{"key": "linkerd.io/control-plane-component", "operator": "In", "values": ["identity"]}]});
     assert_eq!(
@@ -268,7 +274,14 @@ fn system_namespace_gets_its_label() {
 fn removing_the_label_on_update_is_rejected_under_enforce() {
     let module = load(Cluster::default());
     let object = namespace("kube-system", json!({}), json!({}));
-    let request = AdmissionRequestBuilder::new(&object, "UPDATE").build();
+    let labelled = namespace(
+        "kube-system",
+        json!({}),
+        json!({"config.linkerd.io/admission-webhooks": "disabled"}),
+    );
+    let request = AdmissionRequestBuilder::new(&object, "UPDATE")
+        .old_object(&labelled)
+        .build();
     let verdict = module
         .validate(&request, &json!({"rules": {"systemNamespaces": "enforce"}}))
         .unwrap();
@@ -302,7 +315,6 @@ fn injection_in_a_system_namespace_is_rejected_whatever_the_action(#[case] actio
 #[rstest]
 #[case::typo_true("true")]
 #[case::capitalised("Enabled")]
-#[case::empty("")]
 fn invalid_inject_values_are_rejected_with_the_valid_ones(#[case] value: &str) {
     let module = load(shop_cluster());
     let verdict = create(
@@ -321,14 +333,17 @@ fn invalid_inject_values_are_rejected_with_the_valid_ones(#[case] value: &str) {
 #[test]
 fn every_violation_is_listed_in_one_rejection() {
     let module = load(shop_cluster());
+    // `shop` declared a system namespace: the pod asks for injection there
+    // and carries a safe-to-evict value the autoscaler cannot read.
     let object = pod(
-        "kube-system",
+        "shop",
         json!({"linkerd.io/inject": "enabled", "cluster-autoscaler.kubernetes.io/safe-to-evict": "maybe"}),
         app(),
     );
-    let message = create(&module, &object, &json!({})).message.unwrap();
+    let settings = json!({"systemNamespaces": ["kube-system", "shop"]});
+    let message = create(&module, &object, &settings).message.unwrap();
     assert!(
-        message.starts_with("Pod kube-system/web-1 violates 2 Linkerd HA rules:"),
+        message.starts_with("Pod shop/web-1 violates 2 Linkerd HA rules:"),
         "{message}"
     );
     assert!(
@@ -382,10 +397,21 @@ fn failed_namespace_lookup_never_rejects_and_says_so() {
         "{:?}",
         verdict.warnings()
     );
-    // What the object decides alone is still decided: its own annotation.
+    // Even the pod's own `enabled` needs the namespace (its opt-out label
+    // or an invalid value there turns injection off): nothing is added.
     let object = pod("meshed", json!({"linkerd.io/inject": "enabled"}), app());
     assert_eq!(
         create(&module, &object, &json!({})).outcome(),
+        Outcome::Accepted
+    );
+    // What the object decides alone is still decided: a pod with its proxy.
+    let injected = pod(
+        "meshed",
+        json!({}),
+        json!([{"name": "web"}, {"name": "linkerd-proxy"}]),
+    );
+    assert_eq!(
+        create(&module, &injected, &json!({})).outcome(),
         Outcome::Mutated
     );
 }
@@ -410,14 +436,25 @@ fn failed_budget_and_node_lookups_are_warnings() {
 #[test]
 fn namespace_is_looked_up_only_when_the_pod_does_not_decide() {
     let module = load(shop_cluster());
+    // The pod says no on its own: nothing about the namespace can change that.
+    for value in ["disabled", "true"] {
+        create(
+            &module,
+            &pod("meshed", json!({"linkerd.io/inject": value}), app()),
+            &json!({}),
+        );
+    }
+    create(&module, &pod("kube-system", json!({}), app()), &json!({}));
+    assert!(module.host_calls().is_empty(), "{:?}", module.host_calls());
+    // `enabled` still needs the namespace: its opt-out label or an invalid
+    // value there turns injection off.
     create(
         &module,
         &pod("meshed", json!({"linkerd.io/inject": "enabled"}), app()),
         &json!({}),
     );
-    assert!(module.host_calls().is_empty(), "{:?}", module.host_calls());
     create(&module, &pod("meshed", json!({}), app()), &json!({}));
-    assert_eq!(module.host_calls().len(), 1);
+    assert_eq!(module.host_calls().len(), 2);
 }
 
 #[test]

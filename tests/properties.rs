@@ -579,9 +579,15 @@ fn only_owned_additions(
             "/metadata/labels/config.linkerd.io~1admission-webhooks".to_string(),
             json!("disabled"),
         )
+    } else if object["kind"] == "Pod" {
+        // A bare Pod: only its identity volume is released.
+        (
+            "/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict-local-volumes"
+                .to_string(),
+            json!("linkerd-identity-end-entity"),
+        )
     } else {
         let template = match object["kind"].as_str() {
-            Some("Pod") => "",
             Some("CronJob") => "/spec/jobTemplate/spec/template",
             _ => "/spec/template",
         };
@@ -664,7 +670,8 @@ fn same_verdict_as_its_pod(
 ) -> Result<(), TestCaseError> {
     let object = workload.object();
     let pod = workload.pod();
-    let settings = json!({});
+    // The annotation a bare Pod always gets, so both get the same one.
+    let settings = json!({"safeToEvict": {"annotation": "safe-to-evict-local-volumes"}});
     let of_workload = policy.validate(&object, operation, &settings);
     let of_pod = policy.validate(&pod, operation, &settings);
     prop_assert_eq!(

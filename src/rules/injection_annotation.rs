@@ -1,8 +1,11 @@
-//! `linkerd.io/inject` must hold a value Linkerd understands: anything else
-//! is ignored by Linkerd without a word.
+//! `linkerd.io/inject` must hold a value Linkerd understands. For anything
+//! else Linkerd skips injection (an InjectionSkipped event nobody reads): on
+//! a namespace that turns injection off for every pod in it, even pods that
+//! say `enabled`; on a pod it wins over an `enabled` namespace. An empty
+//! value is the same as none (Helm's `| quote` writes it).
 
 use super::{Context, Finding, Rule, RuleId, Subject};
-use crate::injection::{InjectMode, INJECT_ANNOTATION};
+use crate::injection::{InjectMode, InjectValue, INJECT_ANNOTATION};
 use crate::objects::ObjectMeta;
 use crate::settings::Settings;
 use crate::verdict::quoted;
@@ -18,15 +21,23 @@ impl Rule for InjectionAnnotation {
     fn check(&self, subject: &Subject, _: &Context, _: &Settings) -> Vec<Finding> {
         let mut findings = Vec::new();
         match subject {
-            Subject::Namespace(namespace) => {
-                check_value(&namespace.metadata, "metadata.annotations", &mut findings)
-            }
+            Subject::Namespace(namespace) => check_value(
+                &namespace.metadata,
+                "metadata.annotations",
+                ValueScope::Namespace,
+                &mut findings,
+            ),
             Subject::Workload(workload) => {
                 let template_place = match workload.kind {
                     WorkloadKind::Pod => "metadata.annotations".to_string(),
                     kind => format!("{}.metadata.annotations", kind.template_path().join(".")),
                 };
-                check_value(workload.pod_meta(), &template_place, &mut findings);
+                check_value(
+                    workload.pod_meta(),
+                    &template_place,
+                    ValueScope::Pod,
+                    &mut findings,
+                );
                 if workload.kind != WorkloadKind::Pod {
                     if let Some(value) = workload.meta.annotation(INJECT_ANNOTATION) {
                         findings.push(Finding::notice(
@@ -47,20 +58,38 @@ impl Rule for InjectionAnnotation {
     }
 }
 
-fn check_value(meta: &ObjectMeta, place: &str, findings: &mut Vec<Finding>) {
-    if let Some(value) = meta.annotation(INJECT_ANNOTATION) {
-        if InjectMode::parse(value).is_none() {
-            findings.push(Finding::violation(
-                RuleId::InjectionAnnotation,
-                format!(
-                    "{place} has `{INJECT_ANNOTATION}: {}`, which Linkerd silently ignores (valid values: {})",
-                    quoted(value),
-                    InjectMode::VALID
-                ),
-                format!("set `{INJECT_ANNOTATION}` to {} (lower case), or remove it", InjectMode::VALID),
-            ));
-        }
+fn check_value(meta: &ObjectMeta, place: &str, scope: ValueScope, findings: &mut Vec<Finding>) {
+    if InjectValue::of(meta) != InjectValue::Invalid {
+        return;
     }
+    let value = meta.annotation(INJECT_ANNOTATION).unwrap_or_default();
+    let effect = match scope {
+        ValueScope::Namespace => {
+            "Linkerd skips injection for every pod in the namespace, even pods that say `enabled`"
+        }
+        ValueScope::Pod => {
+            "Linkerd skips injection for these pods, even in a namespace that says `enabled`"
+        }
+    };
+    findings.push(Finding::violation(
+        RuleId::InjectionAnnotation,
+        format!(
+            "{place} has `{INJECT_ANNOTATION}: {}`, which is not a value Linkerd accepts ({}): {effect}",
+            quoted(value),
+            InjectMode::VALID
+        ),
+        format!(
+            "set `{INJECT_ANNOTATION}` to {} (lower case), or remove it",
+            InjectMode::VALID
+        ),
+    ));
+}
+
+/// Where an invalid value sits decides what it turns off.
+#[derive(Clone, Copy)]
+enum ValueScope {
+    Namespace,
+    Pod,
 }
 
 #[cfg(test)]
@@ -100,15 +129,16 @@ mod tests {
         assert!(check(&deployment(Some(value), None)).is_empty());
     }
 
-    #[test]
-    fn absent_annotation_passes() {
-        assert!(check(&deployment(None, None)).is_empty());
+    #[rstest]
+    #[case::absent(None)]
+    #[case::empty_as_helm_quote_writes_it(Some(""))]
+    fn absent_or_empty_annotation_passes(#[case] value: Option<&str>) {
+        assert!(check(&deployment(value, None)).is_empty());
     }
 
     #[rstest]
     #[case::inject_typo_true("true")]
     #[case::inject_capitalised("Enabled")]
-    #[case::inject_empty("")]
     #[case::inject_yes("yes")]
     fn invalid_values_are_violations(#[case] value: &str) {
         let findings = check(&deployment(Some(value), None));
@@ -119,6 +149,9 @@ mod tests {
             .problem
             .contains("spec.template.metadata.annotations"));
         assert!(findings[0].fix.contains("enabled, ingress or disabled"));
+        assert!(findings[0].problem.contains(
+            "Linkerd skips injection for these pods, even in a namespace that says `enabled`"
+        ));
     }
 
     #[test]
@@ -127,7 +160,11 @@ mod tests {
             json!({"metadata": {"name": "app", "annotations": {INJECT_ANNOTATION: "true"}}}),
         )
         .unwrap();
-        assert_eq!(check(&Subject::Namespace(namespace)).len(), 1);
+        let findings = check(&Subject::Namespace(namespace));
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].problem.contains(
+            "Linkerd skips injection for every pod in the namespace, even pods that say `enabled`"
+        ));
     }
 
     #[test]

@@ -250,12 +250,32 @@ pub(crate) mod test_support {
         Subject::Workload(workload(kind, object))
     }
 
+    /// What a namespace annotated with `linkerd.io/inject: value` (or not
+    /// annotated) tells Linkerd's injector.
+    pub fn namespace_annotated(value: Option<&str>) -> NamespaceInjection {
+        use crate::injection::{InjectValue, NamespaceFacts};
+        let inject = match value {
+            None | Some("") => InjectValue::Absent,
+            Some(value) => crate::injection::InjectMode::parse(value)
+                .map_or(InjectValue::Invalid, InjectValue::Valid),
+        };
+        NamespaceInjection::Known(NamespaceFacts {
+            inject,
+            webhooks_disabled: false,
+        })
+    }
+
     /// A context for a workload, with Linkerd's decision resolved as the
     /// admission edge would.
     pub fn workload_context(subject: &Subject, namespace: &str, ns: NamespaceInjection) -> Context {
         let mut context = Context::new(Operation::Create, namespace);
         if let Subject::Workload(workload) = subject {
-            context.injection = Some(EffectiveInjection::resolve(workload, &ns));
+            context.injection = Some(EffectiveInjection::resolve(
+                workload,
+                namespace,
+                &ns,
+                &Settings::default(),
+            ));
         }
         context.namespace_injection = ns;
         context

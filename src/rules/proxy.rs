@@ -181,7 +181,7 @@ impl Rule for ProxyResources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::injection::{InjectMode, NamespaceInjection};
+    use crate::injection::NamespaceInjection;
     use crate::rules::test_support::*;
     use crate::rules::Severity;
     use crate::settings::RuleActions;
@@ -223,7 +223,7 @@ mod tests {
 
     #[rstest]
     #[case::pod_annotation(json!({"linkerd.io/inject": "enabled"}), NamespaceInjection::NotNeeded)]
-    #[case::namespace_annotation(json!({}), NamespaceInjection::Known(Some(InjectMode::Enabled)))]
+    #[case::namespace_annotation(json!({}), namespace_annotated(Some("enabled")))]
     #[case::ingress(json!({"linkerd.io/inject": "ingress"}), NamespaceInjection::NotNeeded)]
     fn uninjected_pod_that_should_be_meshed_is_rejected(
         #[case] annotations: Value,
@@ -237,9 +237,12 @@ mod tests {
     #[rstest]
     #[case::injected(json!({"linkerd.io/inject": "enabled"}), with_proxy(json!({})), json!([]), NamespaceInjection::NotNeeded)]
     #[case::native_sidecar(json!({"linkerd.io/inject": "enabled"}), app(), json!([{"name": "linkerd-proxy", "restartPolicy": "Always"}]), NamespaceInjection::NotNeeded)]
-    #[case::not_requested(json!({}), app(), json!([]), NamespaceInjection::Known(None))]
-    #[case::disabled_in_enabled_namespace(json!({"linkerd.io/inject": "disabled"}), app(), json!([]), NamespaceInjection::Known(Some(InjectMode::Enabled)))]
+    #[case::not_requested(json!({}), app(), json!([]), namespace_annotated(None))]
+    #[case::disabled_in_enabled_namespace(json!({"linkerd.io/inject": "disabled"}), app(), json!([]), namespace_annotated(Some("enabled")))]
     #[case::namespace_unknown(json!({}), app(), json!([]), NamespaceInjection::Unknown { reason: "forbidden".into() })]
+    #[case::invalid_pod_value_in_enabled_namespace(json!({"linkerd.io/inject": "true"}), app(), json!([]), namespace_annotated(Some("enabled")))]
+    #[case::invalid_namespace_value(json!({"linkerd.io/inject": "enabled"}), app(), json!([]), namespace_annotated(Some("Enabled")))]
+    #[case::istio_sidecar(json!({"linkerd.io/inject": "enabled"}), json!([{"name": "web"}, {"name": "istio-proxy"}]), json!([]), NamespaceInjection::NotNeeded)]
     fn pods_that_need_no_proxy_or_have_one_pass(
         #[case] annotations: Value,
         #[case] containers: Value,
@@ -247,6 +250,24 @@ mod tests {
         #[case] ns: NamespaceInjection,
     ) {
         assert!(present(&pod(annotations, containers, init), ns, Operation::Create).is_empty());
+    }
+
+    #[rstest]
+    #[case::skipped_by_name("cert-manager", namespace_annotated(Some("enabled")))]
+    #[case::kube_system("kube-system", NamespaceInjection::NotNeeded)]
+    #[case::labelled_opt_out("app", NamespaceInjection::Known(crate::injection::NamespaceFacts {
+        inject: crate::injection::InjectValue::Absent,
+        webhooks_disabled: true,
+    }))]
+    fn pods_outside_the_injectors_scope_pass(
+        #[case] namespace: &str,
+        #[case] ns: NamespaceInjection,
+    ) {
+        let subject = pod(json!({"linkerd.io/inject": "enabled"}), app(), json!([]));
+        let context = workload_context(&subject, namespace, ns);
+        assert!(ProxyPresent
+            .check(&subject, &context, &settings_with(Action::Enforce))
+            .is_empty());
     }
 
     #[test]

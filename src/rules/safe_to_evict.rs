@@ -1,12 +1,18 @@
 //! Meshed pods carry the proxy's identity in an emptyDir, which a default
 //! Cluster Autoscaler treats as local storage: without an annotation saying
 //! the pod may be evicted, its node is never scaled down.
+//!
+//! A bare Pod (no controller owner) is different: `safe-to-evict: "true"`
+//! also lifts the autoscaler's protection of unreplicated pods, so the pod
+//! would be evicted on scale-down and lost. Bare pods get the narrower
+//! `safe-to-evict-local-volumes: linkerd-identity-end-entity` instead,
+//! whatever `safeToEvict.annotation` says.
 
 use super::{path_with, Context, Finding, Rule, RuleId, Subject};
 use crate::mutation::Edit;
 use crate::settings::{SafeToEvictAnnotation, Settings};
 use crate::verdict::quoted;
-use crate::workload::Workload;
+use crate::workload::{Workload, WorkloadKind};
 
 pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
 pub const SAFE_TO_EVICT_LOCAL_VOLUMES: &str =
@@ -55,7 +61,14 @@ impl Rule for SafeToEvict {
             }
             None => {}
         }
-        match settings.safe_to_evict.annotation {
+        let bare_pod =
+            workload.kind == WorkloadKind::Pod && workload.meta.controller_owner().is_none();
+        let annotation = if bare_pod {
+            SafeToEvictAnnotation::LocalVolumes
+        } else {
+            settings.safe_to_evict.annotation
+        };
+        match annotation {
             SafeToEvictAnnotation::SafeToEvict => vec![Finding::violation(
                 self.id(),
                 format!(
@@ -83,10 +96,15 @@ impl Rule for SafeToEvict {
                     .chain(std::iter::once(IDENTITY_VOLUME))
                     .collect::<Vec<_>>()
                     .join(",");
+                let why = if bare_pod {
+                    " (a bare Pod: `safe-to-evict: \"true\"` would let the autoscaler evict it, and nothing would recreate it)"
+                } else {
+                    ""
+                };
                 vec![Finding::violation(
                     self.id(),
                     format!(
-                        "meshed pods need {IDENTITY_VOLUME} listed in `{SAFE_TO_EVICT_LOCAL_VOLUMES}` in {place}{}, or the proxy's volume blocks Cluster Autoscaler scale-down",
+                        "meshed pods need {IDENTITY_VOLUME} listed in `{SAFE_TO_EVICT_LOCAL_VOLUMES}` in {place}{}, or the proxy's volume blocks Cluster Autoscaler scale-down{why}",
                         listed.map_or(String::new(), |l| format!(" (it lists {})", quoted(l)))
                     ),
                     format!("set `{SAFE_TO_EVICT_LOCAL_VOLUMES}: {merged:?}` in {place}"),
@@ -244,23 +262,67 @@ mod tests {
         }
     }
 
-    #[test]
-    fn injected_pod_without_annotations_is_meshed() {
-        let subject = subject(
+    fn injected_pod(owner: Value, annotations: Value) -> Subject {
+        subject(
             WorkloadKind::Pod,
-            &json!({"metadata": {"name": "web-1"},
+            &json!({"metadata": {"name": "web-1", "ownerReferences": owner, "annotations": annotations},
             "spec": {"containers": [{"name": "web"}, {"name": "linkerd-proxy"}]}}),
-        );
-        let findings = check(&subject, &Settings::default());
+        )
+    }
+
+    fn pod_annotations_edit(key: &str, value: &str) -> Severity {
+        Severity::Violation {
+            edits: vec![Edit::insert(
+                vec!["metadata".into(), "annotations".into()],
+                key,
+                value,
+            )],
+        }
+    }
+
+    #[test]
+    fn a_pod_its_replicaset_made_gets_safe_to_evict() {
+        let owner = json!([{"kind": "ReplicaSet", "name": "web-5d8f", "controller": true}]);
+        let findings = check(&injected_pod(owner, json!({})), &Settings::default());
         assert_eq!(
             findings[0].severity,
-            Severity::Violation {
-                edits: vec![Edit::insert(
-                    vec!["metadata".into(), "annotations".into()],
-                    SAFE_TO_EVICT,
-                    "true"
-                )]
-            }
+            pod_annotations_edit(SAFE_TO_EVICT, "true")
         );
+    }
+
+    #[rstest]
+    #[case::no_owner(json!(null), json!({}), IDENTITY_VOLUME)]
+    #[case::owner_that_is_not_a_controller(json!([{"kind": "ConfigMap", "name": "x"}]), json!({}), IDENTITY_VOLUME)]
+    #[case::merged_into_an_existing_list(json!(null), json!({SAFE_TO_EVICT_LOCAL_VOLUMES: "scratch"}), "scratch,linkerd-identity-end-entity")]
+    fn a_bare_pod_gets_only_its_identity_volume_released(
+        #[case] owner: Value,
+        #[case] annotations: Value,
+        #[case] expected: &str,
+    ) {
+        for setting in [
+            SafeToEvictAnnotation::SafeToEvict,
+            SafeToEvictAnnotation::LocalVolumes,
+        ] {
+            let findings = check(
+                &injected_pod(owner.clone(), annotations.clone()),
+                &settings(setting, false),
+            );
+            assert_eq!(
+                findings[0].severity,
+                pod_annotations_edit(SAFE_TO_EVICT_LOCAL_VOLUMES, expected)
+            );
+            assert!(findings[0].problem.contains("a bare Pod"));
+        }
+    }
+
+    #[rstest]
+    #[case::listed(json!({SAFE_TO_EVICT_LOCAL_VOLUMES: "linkerd-identity-end-entity"}))]
+    #[case::operator_allowed_eviction(json!({SAFE_TO_EVICT: "true"}))]
+    fn a_compliant_bare_pod_passes(#[case] annotations: Value) {
+        assert!(check(
+            &injected_pod(json!(null), annotations),
+            &Settings::default()
+        )
+        .is_empty());
     }
 }

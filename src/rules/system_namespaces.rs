@@ -3,13 +3,11 @@
 //! for injection.
 
 use super::{path_with, Context, Finding, Rule, RuleId, Subject};
-use crate::injection::{InjectMode, NamespaceInjection, INJECT_ANNOTATION};
+use crate::injection::{InjectValue, NamespaceInjection, INJECT_ANNOTATION};
+pub use crate::injection::{ADMISSION_WEBHOOKS_DISABLED, ADMISSION_WEBHOOKS_LABEL};
 use crate::mutation::Edit;
 use crate::settings::Settings;
 use crate::verdict::quoted;
-
-pub const ADMISSION_WEBHOOKS_LABEL: &str = "config.linkerd.io/admission-webhooks";
-pub const ADMISSION_WEBHOOKS_DISABLED: &str = "disabled";
 
 pub struct SystemNamespaces;
 
@@ -52,7 +50,7 @@ impl Rule for SystemNamespaces {
                     );
                 }
                 if let Some(value) = meta.annotation(INJECT_ANNOTATION) {
-                    if InjectMode::parse(value).is_some_and(InjectMode::requests_injection) {
+                    if InjectValue::of(meta).requests_injection() {
                         findings.push(Finding::forbidden(
                             self.id(),
                             format!(
@@ -66,8 +64,8 @@ impl Rule for SystemNamespaces {
                 }
             }
             Subject::Workload(workload) if is_system(settings, &context.namespace) => {
-                let pod_mode = InjectMode::of(workload.pod_meta());
-                if pod_mode.is_some_and(InjectMode::requests_injection) {
+                let pod_value = InjectValue::of(workload.pod_meta());
+                if pod_value.requests_injection() {
                     findings.push(Finding::forbidden(
                         self.id(),
                         format!(
@@ -80,9 +78,9 @@ impl Rule for SystemNamespaces {
                             context.namespace
                         ),
                     ));
-                } else if pod_mode.is_none()
+                } else if pod_value == InjectValue::Absent
                     && matches!(context.namespace_injection,
-                        NamespaceInjection::Known(Some(mode)) if mode.requests_injection())
+                        NamespaceInjection::Known(facts) if facts.inject.requests_injection())
                 {
                     findings.push(Finding::notice(
                         self.id(),
@@ -113,6 +111,7 @@ fn is_system(settings: &Settings, namespace: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::injection::{InjectMode, NamespaceFacts};
     use crate::objects::NamespaceObject;
     use crate::rules::test_support::*;
     use crate::rules::{Operation, Severity};
@@ -197,7 +196,14 @@ mod tests {
     #[case::disabled(Some("disabled"))]
     fn quiet_workloads_in_kube_system_pass(#[case] value: Option<&str>) {
         let subject = pod_in_kube_system(value);
-        let context = workload_context(&subject, "kube-system", NamespaceInjection::Known(None));
+        let context = workload_context(
+            &subject,
+            "kube-system",
+            NamespaceInjection::Known(NamespaceFacts {
+                inject: InjectValue::Absent,
+                webhooks_disabled: true,
+            }),
+        );
         assert!(check(&subject, &context).is_empty());
     }
 
@@ -207,7 +213,10 @@ mod tests {
         let context = workload_context(
             &subject,
             "kube-system",
-            NamespaceInjection::Known(Some(InjectMode::Enabled)),
+            NamespaceInjection::Known(NamespaceFacts {
+                inject: InjectValue::Valid(InjectMode::Enabled),
+                webhooks_disabled: false,
+            }),
         );
         let findings = check(&subject, &context);
         assert_eq!(findings.len(), 1);

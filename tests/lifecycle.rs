@@ -1,0 +1,599 @@
+//! The policy along the paths a live cluster takes, through the built module:
+//! controllers stamping children out of templates, UPDATEs that have nothing
+//! to do with the pods, Linkerd's injector's real scope, bare pods, and
+//! `kubectl apply` sending a manifest's objects one at a time in file order,
+//! with every lookup answered from what the cluster holds at that moment.
+
+mod common;
+
+use common::*;
+use policy_harness::{AdmissionRequestBuilder, Cluster, Outcome, PolicyModule, Verdict};
+use rstest::rstest;
+use serde_json::{json, Value};
+
+const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+const LOCAL_VOLUMES: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes";
+
+/// Namespaces as a cluster would hold them: `meshed` enables injection,
+/// `opted-out` carries Linkerd's opt-out label (and, misleadingly, asks for
+/// injection), the system namespaces the chart skips by name.
+fn app_cluster() -> Cluster {
+    Cluster::from_objects(
+        [
+            namespace("app", json!({}), json!({})),
+            namespace("meshed", json!({"linkerd.io/inject": "enabled"}), json!({})),
+            namespace(
+                "opted-out",
+                json!({"linkerd.io/inject": "enabled"}),
+                json!({"config.linkerd.io/admission-webhooks": "disabled"}),
+            ),
+            namespace(
+                "cert-manager",
+                json!({"linkerd.io/inject": "enabled"}),
+                json!({}),
+            ),
+            namespace(
+                "kube-system",
+                json!({}),
+                json!({"config.linkerd.io/admission-webhooks": "disabled"}),
+            ),
+        ]
+        .into_iter()
+        .chain(nodes(3)),
+    )
+}
+
+fn proxy_present() -> Value {
+    json!({"rules": {"safeToEvict": "off", "proxyResources": "off", "proxyPresent": "enforce"}})
+}
+
+fn update(module: &PolicyModule, old: &Value, new: &Value, settings: &Value) -> Verdict {
+    let request = AdmissionRequestBuilder::new(new, "UPDATE")
+        .old_object(old)
+        .build();
+    module
+        .validate(&request, settings)
+        .unwrap_or_else(|e| panic!("the guest failed on {}: {e}", describe(new)))
+}
+
+fn pod_template(annotations: Value) -> Value {
+    json!({
+        "metadata": {"labels": {"app": "web"}, "annotations": annotations},
+        "spec": {"containers": [{"name": "web", "image": "ghcr.io/example/web:1.0"}]}
+    })
+}
+
+/// A meshed Deployment in `app` whose template lacks safe-to-evict.
+fn meshed_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "app", "uid": "d-1", "generation": 1},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": pod_template(json!({"linkerd.io/inject": "enabled"}))
+        }
+    })
+}
+
+fn controller(kind: &str, name: &str) -> Value {
+    json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": format!("{name}-uid"),
+            "controller": true, "blockOwnerDeletion": true}])
+}
+
+/// The ReplicaSet the Deployment controller makes: the template copied, plus
+/// the `pod-template-hash` label, owned by the Deployment.
+fn replicaset_of(deployment: &Value) -> Value {
+    let mut template = deployment["spec"]["template"].clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!("5d8f");
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-5d8f", "namespace": "app",
+                     "ownerReferences": controller("Deployment", "web")},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "5d8f"}},
+                 "template": template}
+    })
+}
+
+/// A Pod as a controller makes it from `template`.
+fn pod_from(template: &Value, namespace: &str, owner: (&str, &str)) -> Value {
+    let mut pod = template.clone();
+    pod["apiVersion"] = json!("v1");
+    pod["kind"] = json!("Pod");
+    pod["metadata"]["generateName"] = json!(format!("{}-", owner.1));
+    pod["metadata"]["namespace"] = json!(namespace);
+    pod["metadata"]["ownerReferences"] = controller(owner.0, owner.1);
+    pod
+}
+
+fn bare_pod(namespace: &str, annotations: Value, containers: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "debug", "namespace": namespace, "annotations": annotations},
+           "spec": {"containers": containers}})
+}
+
+fn ops(verdict: &Verdict, original: &Value) -> Vec<Value> {
+    verdict
+        .patch(original)
+        .map(|patch| {
+            serde_json::to_value(patch)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .unwrap_or_default()
+}
+
+fn warned_about(verdict: &Verdict, text: &str) -> bool {
+    verdict.warnings().iter().any(|w| w.contains(text))
+}
+
+// 1. Controllers and their children.
+
+#[test]
+fn deployment_replicaset_pods_chain_keeps_templates_equal() {
+    let module = load(app_cluster());
+    let deployment = meshed_deployment();
+    let admitted = create(&module, &deployment, &json!({}));
+    assert_eq!(admitted.outcome(), Outcome::Mutated);
+    let deployment = admitted.mutated_object.clone().unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["annotations"][SAFE_TO_EVICT],
+        "true"
+    );
+
+    // The ReplicaSet stamped from the admitted template is left exactly as
+    // made, so the Deployment controller still recognises it as its own.
+    let replicaset = replicaset_of(&deployment);
+    let verdict = create(&module, &replicaset, &json!({}));
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+    assert!(verdict.warnings().is_empty(), "{:?}", verdict.warnings());
+    let mut template = replicaset["spec"]["template"].clone();
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
+    assert_eq!(template, deployment["spec"]["template"]);
+
+    let pod = pod_from(
+        &replicaset["spec"]["template"],
+        "app",
+        ("ReplicaSet", "web-5d8f"),
+    );
+    let verdict = create(&module, &pod, &json!({}));
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+}
+
+#[test]
+fn a_legacy_deployments_replicaset_is_never_mutated_but_its_pods_are() {
+    let module = load(app_cluster());
+    // The Deployment predates the policy: its ReplicaSet lacks the annotation.
+    let replicaset = replicaset_of(&meshed_deployment());
+    let verdict = create(&module, &replicaset, &json!({}));
+    assert_eq!(verdict.outcome(), Outcome::Accepted);
+    assert!(
+        warned_about(&verdict, "its controller Deployment/web"),
+        "{:?}",
+        verdict.warnings()
+    );
+
+    let pod = pod_from(
+        &replicaset["spec"]["template"],
+        "app",
+        ("ReplicaSet", "web-5d8f"),
+    );
+    let verdict = create(&module, &pod, &json!({}));
+    assert_eq!(
+        ops(&verdict, &pod),
+        vec![
+            json!({"op": "add", "path": "/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"})
+        ]
+    );
+    assert_idempotent(&module, &verdict, &json!({}));
+}
+
+#[test]
+fn a_cronjobs_job_is_never_mutated() {
+    let module = load(app_cluster());
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "nightly-29000000", "namespace": "app",
+                     "ownerReferences": controller("CronJob", "nightly")},
+        "spec": {"template": pod_template(json!({"linkerd.io/inject": "enabled"}))}
+    });
+    let verdict = create(&module, &job, &json!({}));
+    assert_eq!(verdict.outcome(), Outcome::Accepted);
+    assert!(warned_about(&verdict, "its controller CronJob/nightly"));
+}
+
+#[rstest]
+#[case::inject_typo_from_a_replicaset("app", json!({"linkerd.io/inject": "true"}), ("ReplicaSet", "web-5d8f"), "injectionAnnotation")]
+#[case::kube_system_daemonset_asking_for_injection("kube-system", json!({"linkerd.io/inject": "enabled"}), ("DaemonSet", "kube-proxy"), "systemNamespaces")]
+fn an_owned_pod_is_warned_for_its_template_never_rejected(
+    #[case] namespace: &str,
+    #[case] annotations: Value,
+    #[case] owner: (&str, &str),
+    #[case] rule: &str,
+) {
+    let module = load(app_cluster());
+    let pod = pod_from(&pod_template(annotations.clone()), namespace, owner);
+    let verdict = create(&module, &pod, &json!({}));
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+    assert!(
+        warned_about(&verdict, &format!("[{rule}]"))
+            && warned_about(&verdict, &format!("its controller {}/{}", owner.0, owner.1)),
+        "{:?}",
+        verdict.warnings()
+    );
+
+    // The same pod made by hand is rejected: nothing else would catch it.
+    let mut bare = pod;
+    bare["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ownerReferences");
+    bare["metadata"]["name"] = json!("by-hand");
+    let verdict = create(&module, &bare, &json!({}));
+    assert_eq!(verdict.outcome(), Outcome::Rejected);
+    assert!(verdict.message.unwrap().contains(&format!("[{rule}]")));
+}
+
+// proxyPresent stays fail-closed for owned pods, and only for pods Linkerd's
+// injector would really have meshed.
+#[rstest]
+#[case::namespace_enables("meshed", json!({}), json!([{"name": "web"}]), true)]
+#[case::pod_enables("app", json!({"linkerd.io/inject": "enabled"}), json!([{"name": "web"}]), true)]
+#[case::cert_manager_skipped_by_name("cert-manager", json!({}), json!([{"name": "web"}]), false)]
+#[case::kube_system_skipped_by_name("kube-system", json!({"linkerd.io/inject": "enabled"}), json!([{"name": "web"}]), false)]
+#[case::namespace_labelled_opted_out("opted-out", json!({"linkerd.io/inject": "enabled"}), json!([{"name": "web"}]), false)]
+#[case::istio_sidecar("meshed", json!({}), json!([{"name": "web"}, {"name": "istio-proxy"}]), false)]
+#[case::invalid_pod_value_in_enabled_namespace("meshed", json!({"linkerd.io/inject": "true"}), json!([{"name": "web"}]), false)]
+#[case::already_injected("meshed", json!({}), json!([{"name": "web"}, {"name": "linkerd-proxy"}]), false)]
+fn proxy_present_rejects_only_pods_the_injector_would_mesh(
+    #[case] namespace: &str,
+    #[case] annotations: Value,
+    #[case] containers: Value,
+    #[case] rejected: bool,
+) {
+    let module = load(app_cluster());
+    let mut template = pod_template(annotations);
+    template["spec"]["containers"] = containers;
+    let pod = pod_from(&template, namespace, ("ReplicaSet", "web-5d8f"));
+    let verdict = create(&module, &pod, &proxy_present());
+    assert_eq!(
+        verdict.outcome() == Outcome::Rejected,
+        rejected,
+        "{:?} {:?}",
+        verdict.message,
+        verdict.warnings()
+    );
+    if rejected {
+        assert!(verdict.message.unwrap().contains("[proxyPresent]"));
+    }
+}
+
+// 2. UPDATE, the Kubernetes way.
+
+fn scaled(object: &Value) -> Value {
+    let mut new = object.clone();
+    new["spec"]["replicas"] = json!(5);
+    new
+}
+
+fn relabelled(object: &Value) -> Value {
+    let mut new = object.clone();
+    new["metadata"]["labels"] = json!({"team": "payments"});
+    new
+}
+
+fn finalizer_removed(object: &Value) -> Value {
+    let mut new = object.clone();
+    new["metadata"]["deletionTimestamp"] = json!("2026-11-27T00:00:00Z");
+    new["metadata"]["finalizers"] = json!([]);
+    new
+}
+
+#[rstest]
+#[case::scale(scaled as fn(&Value) -> Value)]
+#[case::label(relabelled as fn(&Value) -> Value)]
+#[case::finalizer_removal(finalizer_removed as fn(&Value) -> Value)]
+fn an_update_that_leaves_the_template_alone_never_starts_a_rollout(
+    #[case] change: fn(&Value) -> Value,
+) {
+    let module = load(app_cluster());
+    let mut old = meshed_deployment();
+    old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    let new = change(&old);
+    let verdict = update(&module, &old, &new, &json!({}));
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+    assert!(
+        warned_about(&verdict, "this UPDATE does not change the pod template"),
+        "{:?}",
+        verdict.warnings()
+    );
+}
+
+#[test]
+fn an_update_that_changes_the_template_is_mutated() {
+    let module = load(app_cluster());
+    let old = meshed_deployment();
+    let mut new = old.clone();
+    new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("ghcr.io/example/web:1.1");
+    let verdict = update(&module, &old, &new, &json!({}));
+    assert_eq!(
+        ops(&verdict, &new),
+        vec![
+            json!({"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"})
+        ]
+    );
+    let mutated = verdict.mutated_object.unwrap();
+    let again = update(&module, &old, &mutated, &json!({}));
+    assert_eq!(again.outcome(), Outcome::Accepted);
+}
+
+#[test]
+fn an_update_without_a_readable_old_object_is_not_mutated() {
+    let module = load(app_cluster());
+    let new = meshed_deployment();
+    let verdict = update(&module, &json!("not an object"), &new, &json!({}));
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+}
+
+#[test]
+fn a_job_is_never_mutated_on_update() {
+    let module = load(app_cluster());
+    let old = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "app"},
+        "spec": {"template": pod_template(json!({"linkerd.io/inject": "enabled"}))}
+    });
+    let mut new = old.clone();
+    new["metadata"]["labels"] = json!({"done": "true"});
+    let verdict = update(&module, &old, &new, &json!({}));
+    assert_eq!(verdict.outcome(), Outcome::Accepted);
+    assert!(warned_about(&verdict, "a Job's pod template cannot change"));
+}
+
+#[test]
+fn a_pod_update_never_patches_the_spec() {
+    let module = load(app_cluster());
+    let settings = json!({"rules": {"proxyResources": "mutate"}});
+    // An injected pod whose proxy has no requests, and no safe-to-evict.
+    let old = pod_from(
+        &json!({"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web"}, {"name": "linkerd-proxy"}]}}),
+        "app",
+        ("ReplicaSet", "web-5d8f"),
+    );
+    let new = relabelled(&old);
+    let verdict = update(&module, &old, &new, &settings);
+    assert_eq!(verdict.outcome(), Outcome::Mutated, "{:?}", verdict.message);
+    let ops = ops(&verdict, &new);
+    assert!(
+        ops.iter()
+            .all(|op| op["path"].as_str().unwrap().starts_with("/metadata/")),
+        "{ops:?}"
+    );
+    assert!(warned_about(
+        &verdict,
+        "a Pod's spec cannot change after creation"
+    ));
+}
+
+/// A critical control-plane Deployment from Linkerd's HA install, with
+/// `replicas` set.
+fn destination(replicas: i64) -> (Vec<Value>, Value) {
+    let objects = linkerd_fixture("install_ha_output.golden");
+    let mut deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "linkerd-destination")
+        .unwrap()
+        .clone();
+    deployment["spec"]["replicas"] = json!(replicas);
+    (objects, deployment)
+}
+
+#[rstest]
+#[case::relabel_a_legacy_object(1, relabelled as fn(&Value) -> Value, json!({}), Outcome::Accepted)]
+#[case::finalizer_removal_of_a_legacy_object(1, finalizer_removed as fn(&Value) -> Value, json!({}), Outcome::Accepted)]
+#[case::ratcheting_off(1, relabelled as fn(&Value) -> Value, json!({"allowExistingViolations": false}), Outcome::Rejected)]
+#[case::a_new_violation(3, (|o: &Value| { let mut n = o.clone(); n["spec"]["replicas"] = json!(1); n }) as fn(&Value) -> Value, json!({}), Outcome::Rejected)]
+fn updates_ratchet_existing_violations(
+    #[case] old_replicas: i64,
+    #[case] change: fn(&Value) -> Value,
+    #[case] settings: Value,
+    #[case] expected: Outcome,
+) {
+    let (objects, old) = destination(old_replicas);
+    let module = load(Cluster::from_objects(objects.into_iter().chain(nodes(3))));
+    let new = change(&old);
+    let verdict = update(&module, &old, &new, &settings);
+    assert_eq!(verdict.outcome(), expected, "{:?}", verdict.message);
+    if expected == Outcome::Accepted {
+        assert!(
+            warned_about(&verdict, "[controlPlaneReplicas]")
+                && warned_about(&verdict, "already broke this rule before this UPDATE"),
+            "{:?}",
+            verdict.warnings()
+        );
+        // CREATE of the same object is still refused.
+        assert_eq!(
+            create(&module, &new, &settings).outcome(),
+            Outcome::Rejected
+        );
+    }
+}
+
+// 3. Linkerd's injection decision, in its real scope.
+
+#[rstest]
+#[case::cert_manager("cert-manager")]
+#[case::kube_system("kube-system")]
+#[case::opted_out_by_label("opted-out")]
+fn pods_outside_the_injectors_scope_are_not_meshed(#[case] namespace: &str) {
+    let module = load(app_cluster());
+    let mut deployment = meshed_deployment();
+    deployment["metadata"]["namespace"] = json!(namespace);
+    deployment["spec"]["template"]["metadata"]["annotations"] = json!({});
+    let verdict = create(
+        &module,
+        &deployment,
+        &json!({"rules": {"systemNamespaces": "off"}}),
+    );
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Accepted,
+        "{:?}",
+        verdict.message
+    );
+    assert_eq!(
+        verdict.mutated_object,
+        None,
+        "{:?}",
+        verdict.patch(&deployment)
+    );
+}
+
+#[rstest]
+#[case::invalid_namespace_value_wins_over_pod_enabled("broken", json!({"linkerd.io/inject": "enabled"}))]
+#[case::invalid_pod_value_wins_over_namespace_enabled("meshed", json!({"linkerd.io/inject": "Enabled"}))]
+fn invalid_values_turn_injection_off(#[case] namespace: &str, #[case] annotations: Value) {
+    let mut cluster = app_cluster();
+    cluster.insert(namespace_with_invalid_value());
+    let module = load(cluster);
+    let mut deployment = meshed_deployment();
+    deployment["metadata"]["namespace"] = json!(namespace);
+    deployment["spec"]["template"]["metadata"]["annotations"] = annotations;
+    // Not meshed, so nothing to add for the autoscaler.
+    let settings = json!({"rules": {"injectionAnnotation": "warn"}});
+    let verdict = create(&module, &deployment, &settings);
+    assert_eq!(
+        verdict.mutated_object,
+        None,
+        "{:?}",
+        verdict.patch(&deployment)
+    );
+}
+
+fn namespace_with_invalid_value() -> Value {
+    namespace("broken", json!({"linkerd.io/inject": "true"}), json!({}))
+}
+
+#[test]
+fn an_empty_inject_value_is_no_annotation_and_no_violation() {
+    let module = load(app_cluster());
+    let mut deployment = meshed_deployment();
+    deployment["metadata"]["namespace"] = json!("meshed");
+    deployment["spec"]["template"]["metadata"]["annotations"] = json!({"linkerd.io/inject": ""});
+    let verdict = create(&module, &deployment, &json!({}));
+    // Meshed through its namespace, so it gets safe-to-evict; not rejected.
+    assert_eq!(verdict.outcome(), Outcome::Mutated, "{:?}", verdict.message);
+}
+
+// 4. Bare pods.
+
+#[rstest]
+#[case::nothing_listed(json!({"linkerd.io/inject": "enabled"}), "linkerd-identity-end-entity")]
+#[case::merged(json!({"linkerd.io/inject": "enabled", LOCAL_VOLUMES: "scratch"}), "scratch,linkerd-identity-end-entity")]
+fn a_bare_meshed_pod_releases_only_its_identity_volume(
+    #[case] annotations: Value,
+    #[case] expected: &str,
+) {
+    let module = load(app_cluster());
+    let pod = bare_pod("app", annotations.clone(), json!([{"name": "debug"}]));
+    for settings in [
+        json!({}),
+        json!({"safeToEvict": {"annotation": "safe-to-evict"}}),
+    ] {
+        let verdict = create(&module, &pod, &settings);
+        let mutated = verdict.mutated_object.clone().expect("a mutation");
+        assert_eq!(mutated["metadata"]["annotations"][LOCAL_VOLUMES], expected);
+        assert!(mutated["metadata"]["annotations"]
+            .get(SAFE_TO_EVICT)
+            .is_none());
+        assert_idempotent(&module, &verdict, &settings);
+    }
+}
+
+// 5. Linkerd's own install, as the HA page applies it.
+
+/// `kubectl apply -f -`: each object admitted in file order, seeing only
+/// the objects before it (plus what `existing` already holds), and stored as
+/// admitted; an object that exists already is sent as an UPDATE.
+fn apply_in_order(objects: &[Value], existing: Vec<Value>, settings: &Value) -> Vec<String> {
+    let identity = |object: &Value| {
+        format!(
+            "{}/{}/{}",
+            object["kind"].as_str().unwrap_or_default(),
+            object["metadata"]["namespace"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        )
+    };
+    let mut stored: std::collections::BTreeMap<String, Value> =
+        existing.iter().map(|o| (identity(o), o.clone())).collect();
+    let mut module = load(Cluster::from_objects(existing));
+    let mut refused = Vec::new();
+    for object in objects {
+        let verdict = match stored.get(&identity(object)) {
+            Some(old) => update(&module, old, object, settings),
+            None => create(&module, object, settings),
+        };
+        if !verdict.accepted {
+            refused.push(format!("{}: {:?}", describe(object), verdict.message));
+            continue;
+        }
+        let admitted = verdict
+            .mutated_object
+            .clone()
+            .unwrap_or_else(|| object.clone());
+        module.cluster_mut().insert(admitted.clone());
+        stored.insert(identity(object), admitted);
+    }
+    refused
+}
+
+#[rstest]
+#[case::cli_ha_install("install_ha_output.golden")]
+#[case::ha_with_overrides("install_ha_with_overrides_output.golden")]
+fn linkerd_ha_install_is_admitted_in_stream_order(#[case] fixture: &str) {
+    let objects = linkerd_fixture(fixture);
+    for existing in [nodes(3), Vec::new()] {
+        let refused = apply_in_order(&objects, existing, &json!({}));
+        assert!(refused.is_empty(), "{fixture}: {refused:#?}");
+    }
+}
+
+#[test]
+fn linkerd_upgrade_ha_is_admitted_over_a_default_install() {
+    let default = linkerd_fixture("install_default.golden");
+    let ha = linkerd_fixture("install_ha_output.golden");
+    let existing = default.into_iter().chain(nodes(3)).collect();
+    let refused = apply_in_order(&ha, existing, &json!({}));
+    assert!(refused.is_empty(), "{refused:#?}");
+}
