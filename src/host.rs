@@ -42,7 +42,7 @@ impl ClusterLookup for KubewardenHost {
                 name: name.to_string(),
                 namespace: None,
                 disable_cache: false,
-                field_masks: fields(&["metadata.name", "metadata.annotations"]),
+                field_masks: fields(&["metadata.name", "metadata.annotations", "metadata.labels"]),
             },
         )
     }
@@ -75,7 +75,7 @@ impl ClusterLookup for KubewardenHost {
                 kind: "Node".to_string(),
                 label_selector: None,
                 field_selector: None,
-                field_masks: fields(&["metadata.name", "spec.unschedulable"]),
+                field_masks: fields(&["metadata.name", "spec.unschedulable", "spec.taints"]),
             },
         )
         .map(|list| list.items)

@@ -14,6 +14,7 @@ pub mod mutation;
 pub mod objects;
 pub mod quantity;
 pub mod rules;
+pub mod selector;
 pub mod settings;
 pub mod verdict;
 pub mod workload;
