@@ -96,7 +96,7 @@ impl Verdict {
             .iter()
             .cloned()
             .chain(self.fixable.iter().map(|line| {
-                format!("{line} (the policy makes this fix itself once nothing else rejects the object)")
+                format!("{line} — the policy makes this fix itself once nothing else rejects the object")
             }))
             .collect();
         Some(match lines.len() {
@@ -209,7 +209,7 @@ mod tests {
             verdict.rejection_message(&object()).unwrap(),
             "Deployment app/web violates 2 Linkerd HA rules; the policy would fix 1 of them itself once the other is fixed:\n\
              - [safeToEvict] Deployment app/web: odd value. Fix: set true\n\
-             - [safeToEvict] Deployment app/web: missing. Fix: add it (the policy makes this fix itself once nothing else rejects the object)"
+             - [safeToEvict] Deployment app/web: missing. Fix: add it — the policy makes this fix itself once nothing else rejects the object"
         );
     }
 

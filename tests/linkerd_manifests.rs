@@ -582,14 +582,14 @@ fn a_rejection_under_mutate_lists_what_the_policy_would_fix() {
     assert!(!verdict.accepted);
     let message = verdict.message.unwrap();
     assert!(
-        message.starts_with("Deployment linkerd/linkerd-identity violates 3 Linkerd HA rules; the policy would fix 2 of them itself once the other is fixed:\n- [controlPlaneReplicas]"),
+        message.starts_with("Deployment linkerd/linkerd-identity violates 5 Linkerd HA rules; the policy would fix 4 of them itself once the other is fixed:\n- [controlPlaneReplicas]"),
         "{message}"
     );
     assert_eq!(
         message
-            .matches("(the policy makes this fix itself once nothing else rejects the object)")
+            .matches("— the policy makes this fix itself once nothing else rejects the object")
             .count(),
-        2,
+        4,
         "{message}"
     );
     assert!(message.contains("requiredDuringSchedulingIgnoredDuringExecution"));

@@ -245,6 +245,7 @@ fn control_plane_mutation_adds_exactly_the_missing_terms_and_requests() {
     assert_eq!(
         patch_of(&verdict, &object),
         json!([
+            {"op": "add", "path": "/spec/strategy", "value": {"rollingUpdate": {"maxUnavailable": 1}}},
             {"op": "add", "path": "/spec/template/spec/affinity", "value": {"podAntiAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}],
                 "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": "topology.kubernetes.io/zone"}}]
@@ -300,7 +301,7 @@ fn control_plane_requests_as_the_api_server_defaults_them(
     let verdict = create(&module, &object, &settings);
     assert_eq!(verdict.outcome(), expected, "{:?}", verdict.message);
     if let Some(problem) = problem {
-        let message = verdict.message.unwrap();
+        let message = verdict.message.clone().unwrap();
         assert!(message.contains(problem), "{message:?} lacks {problem:?}");
         assert!(!message.contains(".."), "{message}");
     }
