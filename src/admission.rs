@@ -12,7 +12,10 @@ use crate::objects::{
     MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,
 };
-use crate::rules::{check_all, critical_component, Context, Lookup, Operation, RuleId, Subject};
+use crate::rules::{
+    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, Operation,
+    RuleId, Subject,
+};
 use crate::settings::Settings;
 use crate::verdict::{ObjectRef, Verdict};
 use crate::workload::{decode_json, Workload, WorkloadKind};
@@ -318,10 +321,20 @@ fn gather_context(
     cluster: &dyn ClusterLookup,
 ) -> Context {
     let mut context = Context::new(operation, namespace);
+    let rules = &settings.rules;
+    if let Subject::InjectorWebhook(configuration) = subject {
+        if rules.is_on(RuleId::InjectorWebhook)
+            && needs_control_plane_namespace(configuration, settings)
+        {
+            context.control_plane_namespace = cluster
+                .namespace(&settings.control_plane.namespace)
+                .map_or_else(Lookup::Failed, Lookup::Found);
+        }
+        return context;
+    }
     let Subject::Workload(workload) = subject else {
         return context;
     };
-    let rules = &settings.rules;
     resolve_injection(&mut context, workload, settings, cluster);
     if critical_component(workload, &context.namespace, settings).is_some() {
         if rules.is_on(RuleId::DisruptionBudgets) {

@@ -75,7 +75,7 @@ impl ClusterLookup for KubewardenHost {
                 kind: "Node".to_string(),
                 label_selector: None,
                 field_selector: None,
-                field_masks: fields(&["metadata.name", "spec.unschedulable"]),
+                field_masks: fields(&["metadata.name", "spec.unschedulable", "spec.taints"]),
             },
         )
         .map(|list| list.items)

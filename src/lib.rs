@@ -15,6 +15,7 @@ pub mod mutation;
 pub mod objects;
 pub mod quantity;
 pub mod rules;
+pub mod selector;
 pub mod settings;
 pub mod verdict;
 pub mod workload;

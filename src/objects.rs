@@ -115,6 +115,41 @@ pub struct PodSpec {
     /// injector skips such pods (the proxy needs the token for its identity).
     #[serde(deserialize_with = "null_as_default")]
     pub automount_service_account_token: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub tolerations: Vec<Toleration>,
+}
+
+/// A pod's tolerance of node taints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Toleration {
+    #[serde(deserialize_with = "null_as_default")]
+    pub key: String,
+    /// `Equal` (also when empty) or `Exists`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub operator: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub value: String,
+    /// Empty tolerates every effect.
+    #[serde(deserialize_with = "null_as_default")]
+    pub effect: String,
+}
+
+impl Toleration {
+    /// `v1.Toleration.ToleratesTaint`, as the scheduler applies it.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if !self.effect.is_empty() && self.effect != taint.effect {
+            return false;
+        }
+        if !self.key.is_empty() && self.key != taint.key {
+            return false;
+        }
+        match self.operator.as_str() {
+            "" | "Equal" => self.value == taint.value,
+            "Exists" => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,42 +238,6 @@ pub struct LabelSelectorRequirement {
     pub values: Vec<String>,
 }
 
-impl LabelSelector {
-    /// Kubernetes' label-selector semantics. An unknown operator matches
-    /// nothing, as the API server would have refused it.
-    pub fn matches(&self, labels: &StringMap) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(key, value)| labels.get(key) == Some(value))
-            && self.match_expressions.iter().all(|requirement| {
-                let value = labels.get(&requirement.key);
-                match requirement.operator.as_str() {
-                    "In" => value.is_some_and(|v| requirement.values.contains(v)),
-                    "NotIn" => value.is_none_or(|v| !requirement.values.contains(v)),
-                    "Exists" => value.is_some(),
-                    "DoesNotExist" => value.is_none(),
-                    _ => false,
-                }
-            })
-    }
-
-    /// The values this selector pins `key` to, if it pins it at all.
-    pub fn pinned_values(&self, key: &str) -> Vec<&str> {
-        let mut values: Vec<&str> = self
-            .match_labels
-            .get(key)
-            .map(String::as_str)
-            .into_iter()
-            .collect();
-        for requirement in &self.match_expressions {
-            if requirement.key == key && requirement.operator == "In" {
-                values.extend(requirement.values.iter().map(String::as_str));
-            }
-        }
-        values
-    }
-}
-
 /// `intOrString` fields such as `maxUnavailable`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -251,13 +250,28 @@ impl IntOrString {
     /// Resolves a count or a percentage against `total`, rounding as the
     /// disruption controller does (up for minAvailable and maxUnavailable).
     pub fn resolve(&self, total: u32) -> Option<i64> {
+        self.scaled(total, 99)
+    }
+
+    /// Resolves a count or a percentage against `total`, rounding down as
+    /// the Deployment controller does for `maxUnavailable`.
+    pub fn resolve_down(&self, total: u32) -> Option<i64> {
+        self.scaled(total, 0)
+    }
+
+    fn scaled(&self, total: u32, round: i64) -> Option<i64> {
         match self {
             Self::Int(count) => Some(*count),
             Self::String(text) => {
-                let percent: i64 = text.strip_suffix('%')?.trim().parse().ok()?;
-                Some((percent * i64::from(total) + 99) / 100)
+                let percent: i64 = text.strip_suffix('%')?.parse().ok()?;
+                Some(percent.checked_mul(i64::from(total))?.checked_add(round)? / 100)
             }
         }
+    }
+
+    /// A percentage of 100 or more: every pod, however many there are.
+    pub fn is_whole(&self) -> bool {
+        matches!(self, Self::String(text) if text.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()).is_some_and(|p| p >= 100))
     }
 }
 
@@ -311,6 +325,7 @@ pub struct MutatingWebhook {
     pub name: String,
     pub failure_policy: Option<String>,
     pub namespace_selector: Option<LabelSelector>,
+    pub object_selector: Option<LabelSelector>,
 }
 
 /// Prometheus Operator's `monitoring.coreos.com/v1` Prometheus.
@@ -345,8 +360,86 @@ pub struct Node {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct NodeSpec {
+    /// Cordoned.
     #[serde(deserialize_with = "null_as_default")]
     pub unschedulable: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub taints: Vec<Taint>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Taint {
+    #[serde(deserialize_with = "null_as_default")]
+    pub key: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub effect: String,
+}
+
+/// The taint the node lifecycle controller puts on cordoned nodes; a pod
+/// tolerating it may still be scheduled there.
+pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+
+impl Node {
+    /// Whether the scheduler may place a pod with these tolerations here:
+    /// not cordoned (NodeUnschedulable), and every `NoSchedule`/`NoExecute`
+    /// taint tolerated (TaintToleration). `PreferNoSchedule` only steers.
+    pub fn admits(&self, tolerations: &[Toleration]) -> bool {
+        let tolerated = |taint: &Taint| tolerations.iter().any(|t| t.tolerates(taint));
+        let cordon = Taint {
+            key: UNSCHEDULABLE_TAINT.to_string(),
+            value: String::new(),
+            effect: "NoSchedule".to_string(),
+        };
+        (!self.spec.unschedulable || tolerated(&cordon))
+            && self
+                .spec
+                .taints
+                .iter()
+                .filter(|taint| matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute"))
+                .all(tolerated)
+    }
+}
+
+/// A Deployment's `spec.strategy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentStrategy {
+    /// `RollingUpdate` (also when empty) or `Recreate`.
+    #[serde(rename = "type", deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(deserialize_with = "object_or_null")]
+    pub rolling_update: RollingUpdate,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RollingUpdate {
+    pub max_unavailable: Option<IntOrString>,
+}
+
+impl DeploymentStrategy {
+    /// The API server's default for an absent `maxUnavailable`.
+    pub const DEFAULT_MAX_UNAVAILABLE: &'static str = "25%";
+
+    /// How many pods a rolling update may take down at once: `None` for
+    /// `Recreate`, which has no such limit. A percentage rounds down, as the
+    /// Deployment controller rounds it; an unreadable value counts as 0,
+    /// which is how far the controller would get with it.
+    pub fn max_unavailable(&self, replicas: u32) -> Option<i64> {
+        if self.kind == "Recreate" {
+            return None;
+        }
+        let value = self
+            .rolling_update
+            .max_unavailable
+            .clone()
+            .unwrap_or_else(|| IntOrString::String(Self::DEFAULT_MAX_UNAVAILABLE.to_string()));
+        Some(value.resolve_down(replicas).unwrap_or(0))
+    }
 }
 
 /// The `items` of a Kubernetes List answer.
@@ -363,28 +456,6 @@ mod tests {
     use rstest::rstest;
     use serde_json::json;
 
-    fn labels(pairs: &[(&str, &str)]) -> StringMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[rstest]
-    #[case::match_labels(json!({"matchLabels": {"app": "web"}}), true)]
-    #[case::match_labels_other_value(json!({"matchLabels": {"app": "db"}}), false)]
-    #[case::in_expression(json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "db"]}]}), true)]
-    #[case::not_in_expression(json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}), false)]
-    #[case::not_in_absent_key(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]}]}), true)]
-    #[case::exists(json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}), true)]
-    #[case::does_not_exist(json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}), false)]
-    #[case::unknown_operator(json!({"matchExpressions": [{"key": "app", "operator": "Like"}]}), false)]
-    #[case::empty_selects_everything(json!({}), true)]
-    fn selector_semantics(#[case] selector: serde_json::Value, #[case] matches: bool) {
-        let selector: LabelSelector = serde_json::from_value(selector).unwrap();
-        assert_eq!(selector.matches(&labels(&[("app", "web")])), matches);
-    }
-
     #[rstest]
     #[case::count(IntOrString::Int(1), 3, Some(1))]
     #[case::percent_rounds_up(IntOrString::String("50%".into()), 3, Some(2))]
@@ -396,6 +467,66 @@ mod tests {
         #[case] expected: Option<i64>,
     ) {
         assert_eq!(value.resolve(total), expected);
+    }
+
+    #[rstest]
+    #[case::count(IntOrString::Int(1), 3, Some(1))]
+    #[case::quarter_of_three_rounds_down_to_zero(IntOrString::String("25%".into()), 3, Some(0))]
+    #[case::half_of_three(IntOrString::String("50%".into()), 3, Some(1))]
+    #[case::whole(IntOrString::String("100%".into()), 3, Some(3))]
+    #[case::no_percent_sign(IntOrString::String("1".into()), 3, None)]
+    fn int_or_string_resolves_down(
+        #[case] value: IntOrString,
+        #[case] total: u32,
+        #[case] expected: Option<i64>,
+    ) {
+        assert_eq!(value.resolve_down(total), expected);
+    }
+
+    #[rstest]
+    #[case::absent_is_a_quarter(json!({}), Some(0))]
+    #[case::count(json!({"rollingUpdate": {"maxUnavailable": 1}}), Some(1))]
+    #[case::percent(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "34%"}}), Some(1))]
+    #[case::zero(json!({"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}), Some(0))]
+    #[case::unreadable_counts_as_zero(json!({"rollingUpdate": {"maxUnavailable": "one"}}), Some(0))]
+    #[case::recreate_has_no_limit(json!({"type": "Recreate"}), None)]
+    fn deployment_max_unavailable(
+        #[case] strategy: serde_json::Value,
+        #[case] expected: Option<i64>,
+    ) {
+        let strategy: DeploymentStrategy = serde_json::from_value(strategy).unwrap();
+        assert_eq!(strategy.max_unavailable(3), expected);
+    }
+
+    fn node(spec: serde_json::Value) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": "n"}, "spec": spec})).unwrap()
+    }
+
+    fn tolerations(value: serde_json::Value) -> Vec<Toleration> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
+
+    #[rstest]
+    #[case::plain(json!({}), json!([]), true)]
+    #[case::cordoned(json!({"unschedulable": true}), json!([]), false)]
+    #[case::cordoned_but_tolerated(json!({"unschedulable": true}), json!([{"key": UNSCHEDULABLE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]), true)]
+    #[case::no_schedule_taint(json!({"taints": [{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]}), json!([]), false)]
+    #[case::no_execute_taint(json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]}), json!([]), false)]
+    #[case::prefer_no_schedule_only_steers(json!({"taints": [{"key": "spot", "effect": "PreferNoSchedule"}]}), json!([]), true)]
+    #[case::tolerated_by_key(json!({"taints": [{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]}), json!([{"key": CONTROL_PLANE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]), true)]
+    #[case::tolerated_by_value(json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}), json!([{"key": "dedicated", "operator": "Equal", "value": "db"}]), true)]
+    #[case::empty_operator_means_equal(json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}), json!([{"key": "dedicated", "value": "web"}]), false)]
+    #[case::other_effect_not_tolerated(json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]}), json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]), false)]
+    #[case::wildcard_toleration(json!({"unschedulable": true, "taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "effect": "NoExecute"}]}), json!([{"operator": "Exists"}]), true)]
+    #[case::one_of_two_tolerated(json!({"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "effect": "NoSchedule"}]}), json!([{"key": "a", "operator": "Exists"}]), false)]
+    fn nodes_admit_as_the_scheduler_does(
+        #[case] spec: serde_json::Value,
+        #[case] pod_tolerations: serde_json::Value,
+        #[case] admits: bool,
+    ) {
+        assert_eq!(node(spec).admits(&tolerations(pod_tolerations)), admits);
     }
 
     #[test]

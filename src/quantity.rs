@@ -150,14 +150,35 @@ impl Multiplier {
 
 impl fmt::Display for Quantity {
     /// Writes the value with the largest suffix that keeps it whole, the way
-    /// a person would (`100m`, `20Mi`, `1`).
+    /// a person would (`100m`, `20Mi`, `500M`, `1`): binary suffixes first,
+    /// as memory is usually written, then decimal ones.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.nanos;
         if nanos != 0 && nanos % NANOS_PER_UNIT == 0 {
             let units = nanos / NANOS_PER_UNIT;
-            for (suffix, bits) in [("Gi", 30), ("Mi", 20), ("Ki", 10)] {
+            for (suffix, bits) in [
+                ("Ei", 60),
+                ("Pi", 50),
+                ("Ti", 40),
+                ("Gi", 30),
+                ("Mi", 20),
+                ("Ki", 10),
+            ] {
                 if units % (1i128 << bits) == 0 {
                     return write!(f, "{}{suffix}", units >> bits);
+                }
+            }
+            for (suffix, power) in [
+                ("E", 18),
+                ("P", 15),
+                ("T", 12),
+                ("G", 9),
+                ("M", 6),
+                ("k", 3),
+            ] {
+                let unit = 10i128.pow(power);
+                if units % unit == 0 {
+                    return write!(f, "{}{suffix}", units / unit);
                 }
             }
             return write!(f, "{units}");
@@ -177,6 +198,89 @@ pub struct RawQuantity(pub String);
 impl RawQuantity {
     pub fn parse(&self) -> Result<Quantity, QuantityError> {
         Quantity::parse(&self.0)
+    }
+
+    /// The value as the user wrote it, for messages.
+    pub fn as_written(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RawQuantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How one resource's request of one container measures up to a floor, once
+/// the API server has defaulted it: a container with a limit and no request
+/// gets a request equal to its limit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestCheck<'a> {
+    /// The request, written or defaulted from the limit, reaches the floor.
+    Meets,
+    /// Neither a request nor a limit: writing the floor in is safe.
+    Missing,
+    /// A written request below the floor; `limit` when the limit is below
+    /// the floor too, so raising the request alone would not do.
+    Below {
+        request: &'a RawQuantity,
+        limit: Option<&'a RawQuantity>,
+    },
+    /// No request, and the limit it defaults to is below the floor. No
+    /// request may exceed its limit, so nothing can be filled in.
+    LimitBelow { limit: &'a RawQuantity },
+    /// The request (or, with none, the limit) is not a quantity.
+    Unreadable {
+        field: QuantityField,
+        value: &'a RawQuantity,
+    },
+}
+
+/// Which of a container's values a check read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantityField {
+    Request,
+    Limit,
+}
+
+impl QuantityField {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Limit => "limit",
+        }
+    }
+}
+
+/// Judges one resource's `request` and `limit` (as written) against `floor`.
+pub fn check_request<'a>(
+    request: Option<&'a RawQuantity>,
+    limit: Option<&'a RawQuantity>,
+    floor: Quantity,
+) -> RequestCheck<'a> {
+    let limit_below = |limit: &RawQuantity| limit.parse().is_ok_and(|l| l < floor);
+    match (request, limit) {
+        (Some(request), _) => match request.parse() {
+            Err(_) => RequestCheck::Unreadable {
+                field: QuantityField::Request,
+                value: request,
+            },
+            Ok(quantity) if quantity >= floor => RequestCheck::Meets,
+            Ok(_) => RequestCheck::Below {
+                request,
+                limit: limit.filter(|limit| limit_below(limit)),
+            },
+        },
+        (None, Some(limit)) => match limit.parse() {
+            Err(_) => RequestCheck::Unreadable {
+                field: QuantityField::Limit,
+                value: limit,
+            },
+            Ok(quantity) if quantity >= floor => RequestCheck::Meets,
+            Ok(_) => RequestCheck::LimitBelow { limit },
+        },
+        (None, None) => RequestCheck::Missing,
     }
 }
 
@@ -246,9 +350,41 @@ mod tests {
     #[case::millicores("100m", "100m")]
     #[case::mebibytes("20Mi", "20Mi")]
     #[case::cores("2", "2")]
-    #[case::decimal_megabytes("5M", "5000000")]
+    #[case::decimal_megabytes("5M", "5M")]
+    #[case::decimal_as_written("500M", "500M")]
+    #[case::gibibytes("2Gi", "2Gi")]
+    #[case::kilo("1500", "1500")]
+    #[case::fraction_of_a_core("0.25", "250m")]
     fn displays_readably(#[case] text: &str, #[case] shown: &str) {
         assert_eq!(Quantity::parse(text).unwrap().to_string(), shown);
+    }
+
+    fn raw(text: &str) -> RawQuantity {
+        RawQuantity(text.to_string())
+    }
+
+    #[rstest]
+    #[case::request_meets(Some("100m"), None, RequestCheck::Meets)]
+    #[case::request_meets_whatever_the_limit(Some("200m"), Some("50m"), RequestCheck::Meets)]
+    #[case::limit_only_defaults_the_request(None, Some("1"), RequestCheck::Meets)]
+    #[case::limit_only_equal_to_floor(None, Some("0.1"), RequestCheck::Meets)]
+    #[case::nothing(None, None, RequestCheck::Missing)]
+    #[case::request_below(Some("50m"), Some("1"), RequestCheck::Below { request: &raw("50m"), limit: None })]
+    #[case::request_and_limit_below(Some("50m"), Some("80m"), RequestCheck::Below { request: &raw("50m"), limit: Some(&raw("80m")) })]
+    #[case::limit_only_below(None, Some("50m"), RequestCheck::LimitBelow { limit: &raw("50m") })]
+    #[case::unreadable_request(Some("fast"), Some("1"), RequestCheck::Unreadable { field: QuantityField::Request, value: &raw("fast") })]
+    #[case::unreadable_limit(None, Some("lots"), RequestCheck::Unreadable { field: QuantityField::Limit, value: &raw("lots") })]
+    fn requests_are_judged_as_defaulted(
+        #[case] request: Option<&str>,
+        #[case] limit: Option<&str>,
+        #[case] expected: RequestCheck<'_>,
+    ) {
+        let (request, limit) = (request.map(raw), limit.map(raw));
+        let floor = Quantity::parse("100m").unwrap();
+        assert_eq!(
+            check_request(request.as_ref(), limit.as_ref(), floor),
+            expected
+        );
     }
 
     #[test]

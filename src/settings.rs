@@ -251,7 +251,13 @@ pub struct ControlPlaneSettings {
     pub namespace: String,
     /// Values of the `linkerd.io/control-plane-component` label held critical.
     pub components: Vec<String>,
+    /// What HA mode runs: fewer, down to `min_replicas`, is accepted with a
+    /// warning.
     pub replicas: u32,
+    /// Fewer replicas than this are rejected. Unset: 2, or `replicas` when
+    /// that is lower (see [`ControlPlaneSettings::min_replicas`]).
+    #[serde(rename = "minReplicas")]
+    pub min_replicas_setting: Option<u32>,
     #[serde(deserialize_with = "section")]
     pub requests: ResourceRequests,
     pub resource_containers: ResourceContainers,
@@ -265,9 +271,23 @@ impl Default for ControlPlaneSettings {
                 .map(String::from)
                 .to_vec(),
             replicas: 3,
+            min_replicas_setting: None,
             requests: ResourceRequests::default(),
             resource_containers: ResourceContainers::Main,
         }
+    }
+}
+
+impl ControlPlaneSettings {
+    /// `minReplicas` when unset: the HA page's own `--controller-replicas=2`
+    /// example is the smallest count that survives losing one replica.
+    pub const DEFAULT_MIN_REPLICAS: u32 = 2;
+
+    /// The fewest replicas accepted: `minReplicas`, or by default 2 (never
+    /// more than `replicas`, so `replicas: 1` alone still means one).
+    pub fn min_replicas(&self) -> u32 {
+        self.min_replicas_setting
+            .unwrap_or(Self::DEFAULT_MIN_REPLICAS.min(self.replicas))
     }
 }
 
@@ -438,6 +458,20 @@ impl Settings {
                 "must be at least 1 (Linkerd's HA mode uses 3)".into(),
             );
         }
+        match self.control_plane.min_replicas_setting {
+            Some(0) => invalid(
+                "controlPlane.minReplicas".into(),
+                "must be at least 1 (fewer replicas than this are rejected)".into(),
+            ),
+            Some(min) if min > self.control_plane.replicas => invalid(
+                "controlPlane.minReplicas".into(),
+                format!(
+                    "{min} is more than controlPlane.replicas ({}); it must be at most that",
+                    self.control_plane.replicas
+                ),
+            ),
+            _ => {}
+        }
         if self.injector_webhook.name.trim().is_empty() {
             invalid("injectorWebhook.name".into(), "must not be empty".into());
         }
@@ -590,11 +624,36 @@ mod tests {
     #[case::no_components(json!({"controlPlane": {"components": []}}), "settings.controlPlane.components: must list at least one")]
     #[case::empty_control_plane_namespace(json!({"controlPlane": {"namespace": " "}}), "settings.controlPlane.namespace: must not be empty")]
     #[case::empty_webhook_name(json!({"injectorWebhook": {"name": ""}}), "settings.injectorWebhook.name: must not be empty")]
+    #[case::zero_min_replicas(json!({"controlPlane": {"minReplicas": 0}}), "settings.controlPlane.minReplicas: must be at least 1")]
+    #[case::min_replicas_above_replicas(json!({"controlPlane": {"minReplicas": 4}}), "settings.controlPlane.minReplicas: 4 is more than controlPlane.replicas (3)")]
+    #[case::min_replicas_above_lowered_replicas(json!({"controlPlane": {"replicas": 2, "minReplicas": 3}}), "settings.controlPlane.minReplicas: 3 is more than controlPlane.replicas (2)")]
     fn invalid_values_name_the_field(#[case] value: serde_json::Value, #[case] expected: &str) {
         let error = decode(value).unwrap().check().unwrap_err();
         assert!(
             error.contains(expected),
             "{error:?} should contain {expected:?}"
+        );
+    }
+
+    #[rstest]
+    #[case::default(json!({}), 2)]
+    #[case::set(json!({"controlPlane": {"minReplicas": 3}}), 3)]
+    #[case::never_above_a_lowered_replicas(json!({"controlPlane": {"replicas": 1}}), 1)]
+    #[case::set_with_replicas(json!({"controlPlane": {"replicas": 5, "minReplicas": 4}}), 4)]
+    fn min_replicas(#[case] value: serde_json::Value, #[case] expected: u32) {
+        let settings = decode(value).unwrap();
+        assert!(settings.check().is_ok());
+        assert_eq!(settings.control_plane.min_replicas(), expected);
+    }
+
+    #[test]
+    fn min_replicas_of_a_wrong_type_names_the_field() {
+        let error = decode(json!({"controlPlane": {"minReplicas": "two"}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("settings.controlPlane.minReplicas"),
+            "{error}"
         );
     }
 

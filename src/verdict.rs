@@ -41,9 +41,23 @@ impl std::fmt::Display for ObjectRef {
 pub struct Verdict {
     /// One line per violation that rejects the request.
     pub rejections: Vec<String>,
+    /// One line per violation `mutate` fixes: listed with the rejections,
+    /// when there are any, so one round trip shows everything.
+    pub fixable: Vec<String>,
     pub warnings: Vec<String>,
     /// Fixes to apply when nothing rejects.
     pub edits: Vec<Edit>,
+}
+
+/// `[rule] object: problem. Fix: fix`, with one full stop however the
+/// problem text ends.
+fn line(finding: &Finding, object: &ObjectRef) -> String {
+    let problem = finding.problem.trim_end().trim_end_matches('.');
+    format!(
+        "[{}] {object}: {problem}. Fix: {}",
+        finding.rule,
+        finding.fix.trim_end()
+    )
 }
 
 impl Verdict {
@@ -54,10 +68,7 @@ impl Verdict {
     ) -> Self {
         let mut verdict = Self::default();
         for finding in findings {
-            let line = format!(
-                "[{}] {object}: {}. Fix: {}",
-                finding.rule, finding.problem, finding.fix
-            );
+            let line = line(&finding, object);
             match (finding.severity, actions.action(finding.rule)) {
                 (_, Action::Off) => {}
                 (Severity::Notice, _) => verdict.warnings.push(line),
@@ -65,6 +76,7 @@ impl Verdict {
                 (Severity::Violation { .. }, Action::Warn) => verdict.warnings.push(line),
                 (Severity::Violation { .. }, Action::Enforce) => verdict.rejections.push(line),
                 (Severity::Violation { edits }, Action::Mutate) if !edits.is_empty() => {
+                    verdict.fixable.push(line);
                     verdict.edits.extend(edits)
                 }
                 (Severity::Violation { .. }, Action::Mutate) => verdict.rejections.push(line),
@@ -73,16 +85,39 @@ impl Verdict {
         verdict
     }
 
-    /// The message shown by `kubectl` on rejection.
+    /// The message shown by `kubectl` on rejection: every violation, the
+    /// ones the policy would fix itself marked as such.
     pub fn rejection_message(&self, object: &ObjectRef) -> Option<String> {
-        match self.rejections.len() {
-            0 => None,
-            1 => Some(self.rejections[0].clone()),
-            count => Some(format!(
-                "{object} violates {count} Linkerd HA rules:\n- {}",
-                self.rejections.join("\n- ")
-            )),
+        if self.rejections.is_empty() {
+            return None;
         }
+        let lines: Vec<String> = self
+            .rejections
+            .iter()
+            .cloned()
+            .chain(self.fixable.iter().map(|line| {
+                format!("{line} — the policy makes this fix itself once nothing else rejects the object")
+            }))
+            .collect();
+        Some(match lines.len() {
+            1 => lines[0].clone(),
+            count => {
+                let fixable =
+                    match self.fixable.len() {
+                        0 => String::new(),
+                        fixed => {
+                            format!(
+                        "; the policy would fix {fixed} of them itself once the other{} fixed",
+                        if self.rejections.len() == 1 { " is" } else { "s are" }
+                    )
+                        }
+                    };
+                format!(
+                    "{object} violates {count} Linkerd HA rules{fixable}:\n- {}",
+                    lines.join("\n- ")
+                )
+            }
+        })
     }
 }
 
@@ -161,6 +196,41 @@ mod tests {
     #[case::multibyte_boundary(&"é".repeat(40), &format!("{:?}… (80 bytes)", "é".repeat(32)))]
     fn values_are_quoted_and_bounded(#[case] value: &str, #[case] shown: &str) {
         assert_eq!(quoted(value), shown);
+    }
+
+    #[test]
+    fn under_mutate_a_rejection_also_lists_what_the_policy_would_fix() {
+        let findings = vec![
+            Finding::violation(RuleId::SafeToEvict, "odd value", "set true"),
+            fixable(),
+        ];
+        let verdict = Verdict::from_findings(findings, &actions(Action::Mutate), &object());
+        assert_eq!(
+            verdict.rejection_message(&object()).unwrap(),
+            "Deployment app/web violates 2 Linkerd HA rules; the policy would fix 1 of them itself once the other is fixed:\n\
+             - [safeToEvict] Deployment app/web: odd value. Fix: set true\n\
+             - [safeToEvict] Deployment app/web: missing. Fix: add it — the policy makes this fix itself once nothing else rejects the object"
+        );
+    }
+
+    #[test]
+    fn fixable_violations_alone_reject_nothing() {
+        let verdict = Verdict::from_findings(vec![fixable()], &actions(Action::Mutate), &object());
+        assert_eq!(verdict.rejection_message(&object()), None);
+        assert_eq!(verdict.edits.len(), 1);
+    }
+
+    #[rstest]
+    #[case::plain("the host failed", "the host failed. Fix: retry")]
+    #[case::own_full_stop("the host failed.", "the host failed. Fix: retry")]
+    #[case::full_stop_and_space("it has been reported. ", "it has been reported. Fix: retry")]
+    fn one_full_stop_before_the_fix(#[case] problem: &str, #[case] expected: &str) {
+        let finding = Finding::violation(RuleId::SafeToEvict, problem, "retry");
+        let verdict = Verdict::from_findings(vec![finding], &actions(Action::Enforce), &object());
+        assert_eq!(
+            verdict.rejections[0],
+            format!("[safeToEvict] Deployment app/web: {expected}")
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::objects::{null_as_default, object_or_null, Container, ObjectMeta, PodSpec};
+use crate::objects::{
+    null_as_default, object_or_null, Container, DeploymentStrategy, ObjectMeta, PodSpec,
+};
 
 /// The eight kinds that create pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct Workload {
     pub meta: ObjectMeta,
     /// `spec.replicas`, where the kind has it and the object sets it.
     pub replicas: Option<i64>,
+    /// A Deployment's `spec.strategy` (empty for other kinds).
+    pub strategy: DeploymentStrategy,
     pub template: PodTemplate,
 }
 
@@ -104,6 +108,8 @@ impl Workload {
             template: PodTemplate,
             #[serde(rename = "jobTemplate", deserialize_with = "object_or_null")]
             job_template: JobTemplate,
+            #[serde(deserialize_with = "object_or_null")]
+            strategy: DeploymentStrategy,
         }
         #[derive(Deserialize, Default)]
         #[serde(default)]
@@ -124,6 +130,7 @@ impl Workload {
                 kind,
                 meta: pod.metadata.clone(),
                 replicas: None,
+                strategy: DeploymentStrategy::default(),
                 template: pod,
             });
         }
@@ -137,6 +144,11 @@ impl Workload {
             kind,
             meta: object.metadata,
             replicas: object.spec.replicas.filter(|_| kind.has_replicas()),
+            strategy: if kind == WorkloadKind::Deployment {
+                object.spec.strategy
+            } else {
+                DeploymentStrategy::default()
+            },
             template,
         })
     }

@@ -72,6 +72,8 @@ fn policy_settings(name: &str) -> Value {
 #[case::empty_namespace(json!({"systemNamespaces": [""]}), "settings.systemNamespaces[0]: must not be empty")]
 #[case::malformed_quantity(json!({"proxyResources": {"memoryRequest": "20 megs"}}), "settings.proxyResources.memoryRequest")]
 #[case::zero_replicas(json!({"controlPlane": {"replicas": 0}}), "settings.controlPlane.replicas: must be at least 1")]
+#[case::zero_min_replicas(json!({"controlPlane": {"minReplicas": 0}}), "settings.controlPlane.minReplicas: must be at least 1")]
+#[case::min_replicas_above_replicas(json!({"controlPlane": {"replicas": 2, "minReplicas": 3}}), "settings.controlPlane.minReplicas: 3 is more than controlPlane.replicas (2)")]
 #[case::unknown_failure_policy(json!({"injectorWebhook": {"failurePolicy": "Sometimes"}}), "settings.injectorWebhook.failurePolicy")]
 #[case::no_components(json!({"controlPlane": {"components": []}}), "settings.controlPlane.components")]
 #[case::wrong_type(json!({"prometheus": {"meshedPods": "many"}}), "settings.prometheus.meshedPods: invalid type")]
@@ -249,6 +251,7 @@ fn control_plane_mutation_adds_exactly_the_missing_terms_and_requests() {
     assert_eq!(
         patch_of(&verdict, &object),
         json!([
+            {"op": "add", "path": "/spec/strategy", "value": {"rollingUpdate": {"maxUnavailable": 1}}},
             {"op": "add", "path": "/spec/template/spec/affinity", "value": {"podAntiAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}],
                 "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": "topology.kubernetes.io/zone"}}]
@@ -256,6 +259,93 @@ fn control_plane_mutation_adds_exactly_the_missing_terms_and_requests() {
             {"op": "add", "path": "/spec/template/spec/containers/0/resources", "value": {"requests": {"cpu": "100m", "memory": "10Mi"}}}
         ])
     );
+    assert_idempotent(&module, &verdict, &settings);
+}
+
+#[test]
+fn tolerated_taints_leave_the_node_schedulable() {
+    let objects = linkerd_fixture("install_ha_output.golden");
+    let mut nodes = nodes(2);
+    nodes.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "control-plane"},
+        "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}}));
+    let module = load(Cluster::from_objects(objects.iter().cloned().chain(nodes)));
+    let mut identity = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "linkerd-identity")
+        .unwrap()
+        .clone();
+    identity["spec"]["template"]["spec"]["tolerations"] = json!([
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+    ]);
+    let verdict = create(&module, &identity, &json!({}));
+    assert_eq!(verdict.outcome(), Outcome::Accepted);
+    assert!(verdict.warnings().is_empty(), "{:?}", verdict.warnings());
+}
+
+fn identity_with_resources(resources: Value) -> Value {
+    let mut object = test_data("future-fields.yaml").remove(1);
+    object["spec"]["template"]["spec"]["containers"][0]["resources"] = resources;
+    object
+}
+
+/// A container with limits and no requests gets requests equal to its
+/// limits from the API server: that is what is compared, and never undercut.
+#[rstest]
+#[case::limits_only(json!({"limits": {"cpu": "1", "memory": "1Gi"}}), Outcome::Accepted, None)]
+#[case::missing(json!({}), Outcome::Mutated, None)]
+#[case::limit_below_the_floor(json!({"limits": {"cpu": "50m", "memory": "1Gi"}}), Outcome::Rejected, Some("sets no cpu request, so the API server makes it equal to the cpu limit 50m, less than controlPlane.requests.cpu 100m"))]
+#[case::unreadable(json!({"requests": {"cpu": "fast", "memory": "500M"}}), Outcome::Rejected, Some("\"fast\", cannot be read as a Kubernetes quantity"))]
+#[case::below_as_written(json!({"requests": {"cpu": "1", "memory": "5M"}}), Outcome::Rejected, Some("requests memory 5M, less than controlPlane.requests.memory 10Mi"))]
+fn control_plane_requests_as_the_api_server_defaults_them(
+    #[case] resources: Value,
+    #[case] expected: Outcome,
+    #[case] problem: Option<&str>,
+) {
+    let module = load(Cluster::default());
+    let settings = json!({"rules": {"controlPlaneResources": "mutate", "controlPlaneAntiAffinity": "off", "disruptionBudgets": "off", "nodeCapacity": "off", "safeToEvict": "off"}});
+    let object = identity_with_resources(resources);
+    let verdict = create(&module, &object, &settings);
+    assert_eq!(verdict.outcome(), expected, "{:?}", verdict.message);
+    if let Some(problem) = problem {
+        let message = verdict.message.clone().unwrap();
+        assert!(message.contains(problem), "{message:?} lacks {problem:?}");
+        assert!(!message.contains(".."), "{message}");
+    }
+    if expected == Outcome::Mutated {
+        assert_eq!(
+            patch_of(&verdict, &object),
+            json!([{"op": "add", "path": "/spec/template/spec/containers/0/resources/requests", "value": {"cpu": "100m", "memory": "10Mi"}}])
+        );
+        assert_idempotent(&module, &verdict, &settings);
+    }
+}
+
+#[rstest]
+#[case::defaults_are_24h(json!({}), "either", true)]
+#[case::defaults_lack_a_size(json!({}), "size", false)]
+#[case::size_set(json!({"retentionSize": "10GB"}), "size", true)]
+fn operator_prometheus_defaults_count_as_what_they_are(
+    #[case] spec: Value,
+    #[case] require: &str,
+    #[case] accepted: bool,
+) {
+    let module = load(Cluster::default());
+    let object = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+        "metadata": {"name": "k8s", "namespace": "linkerd-viz"}, "spec": spec});
+    let settings =
+        json!({"rules": {"prometheusRetention": "enforce"}, "prometheus": {"require": require}});
+    let verdict = create(&module, &object, &settings);
+    assert_eq!(verdict.accepted, accepted, "{:?}", verdict.message);
+    if !accepted {
+        let message = verdict.message.unwrap();
+        assert!(
+            message.contains(
+                "the Prometheus Operator's default of 24h applies: bounded in time, not in size"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("OOMKilled"), "{message}");
+    }
 }
 
 #[test]
@@ -457,11 +547,14 @@ fn namespace_is_looked_up_only_when_the_pod_does_not_decide() {
     assert_eq!(module.host_calls().len(), 2);
 }
 
-#[test]
-fn node_capacity_is_checked_against_schedulable_nodes() {
+#[rstest]
+#[case::cordoned(json!({"unschedulable": true}))]
+#[case::kubeadm_control_plane(json!({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}))]
+#[case::no_execute(json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]}))]
+fn node_capacity_is_checked_against_schedulable_nodes(#[case] third_node: Value) {
     let objects = linkerd_fixture("install_ha_output.golden");
     let mut two_nodes = nodes(2);
-    two_nodes.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cordoned"}, "spec": {"unschedulable": true}}));
+    two_nodes.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "unusable"}, "spec": third_node}));
     let module = load(Cluster::from_objects(
         objects.iter().cloned().chain(two_nodes),
     ));
@@ -472,7 +565,7 @@ fn node_capacity_is_checked_against_schedulable_nodes() {
     let verdict = create(&module, identity, &json!({}));
     assert!(verdict.accepted);
     assert!(
-        verdict.warnings()[0].contains("only 2 node(s) are schedulable"),
+        verdict.warnings()[0].contains("only 2 of 3 node(s) are schedulable for its pods"),
         "{:?}",
         verdict.warnings()
     );

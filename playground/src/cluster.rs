@@ -19,14 +19,14 @@ use crate::manifest::str_at;
 /// (`src/host.rs`): decoding the pruned object, not the whole one, keeps a
 /// malformed field the rules never read from failing a lookup here but not
 /// there.
-const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "metadata.annotations"];
+const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "metadata.annotations", "metadata.labels"];
 const BUDGET_FIELDS: &[&str] = &[
     "metadata.name",
     "spec.selector",
     "spec.minAvailable",
     "spec.maxUnavailable",
 ];
-const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable"];
+const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable", "spec.taints"];
 
 #[derive(Debug, Clone, Default)]
 pub struct PlaygroundCluster {

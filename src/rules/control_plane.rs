@@ -7,6 +7,8 @@ use super::{path_with, Context, Finding, Lookup, Rule, RuleId, Subject};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
 use crate::mutation::Edit;
 use crate::objects::PodAffinityTerm;
+use crate::quantity::{check_request, Quantity, RequestCheck};
+use crate::selector::{selects, WhenAbsent};
 use crate::settings::{ResourceContainers, Settings};
 use crate::workload::{ContainerRef, Workload, WorkloadKind, PROXY_CONTAINER};
 
@@ -55,6 +57,21 @@ fn replicas(workload: &Workload) -> i64 {
     workload.replicas.unwrap_or(1)
 }
 
+/// Nodes the scheduler could place the workload's pods on, when the cluster
+/// was asked and answered: not cordoned, every `NoSchedule`/`NoExecute`
+/// taint tolerated by the pod template. An empty answer means a restricted
+/// view (no cluster runs on zero nodes), so it counts as unknown.
+fn schedulable_nodes(workload: &Workload, context: &Context) -> Option<(usize, usize)> {
+    match &context.nodes {
+        Lookup::Found(nodes) if !nodes.is_empty() => {
+            let tolerations = &workload.pod_spec().tolerations;
+            let schedulable = nodes.iter().filter(|node| node.admits(tolerations)).count();
+            Some((schedulable, nodes.len()))
+        }
+        _ => None,
+    }
+}
+
 pub struct ControlPlaneReplicas;
 
 impl Rule for ControlPlaneReplicas {
@@ -66,19 +83,35 @@ impl Rule for ControlPlaneReplicas {
         let Some((workload, component)) = critical(subject, context, settings) else {
             return Vec::new();
         };
-        let wanted = settings.control_plane.replicas;
+        let ha = settings.control_plane.replicas;
+        let minimum = settings.control_plane.min_replicas();
         let actual = replicas(workload);
-        if actual >= i64::from(wanted) {
+        let unset = if workload.replicas.is_none() {
+            " (spec.replicas unset)"
+        } else {
+            ""
+        };
+        if actual >= i64::from(ha) {
             return Vec::new();
+        }
+        if actual >= i64::from(minimum) {
+            return vec![Finding::notice(
+                self.id(),
+                format!(
+                    "critical component {component} runs {actual} replica(s); HA mode runs {ha} (controlPlane.replicas), so it survives one fewer failure than HA mode does"
+                ),
+                format!(
+                    "set spec.replicas: {ha} (linkerd install --ha), or set controlPlane.replicas: {actual} in the policy settings if {actual} is intended"
+                ),
+            )];
         }
         vec![Finding::violation(
             self.id(),
             format!(
-                "critical component {component} runs {actual} replica(s){}; HA mode needs at least {wanted} (controlPlane.replicas)",
-                if workload.replicas.is_none() { " (spec.replicas unset)" } else { "" }
+                "critical component {component} runs {actual} replica(s){unset}; the policy accepts no fewer than {minimum} (controlPlane.minReplicas) and HA mode runs {ha} (controlPlane.replicas)"
             ),
             format!(
-                "set spec.replicas: {wanted} (linkerd install --ha, or --controller-replicas={wanted}), or set controlPlane.replicas: {actual} in the policy settings if fewer replicas are intended"
+                "set spec.replicas: {ha} (linkerd install --ha, or --controller-replicas={ha}), or set controlPlane.minReplicas: {actual} in the policy settings if fewer replicas are intended"
             ),
         )]
     }
@@ -96,12 +129,14 @@ impl Rule for ControlPlaneAntiAffinity {
             return Vec::new();
         };
         let labels = &workload.pod_meta().labels;
+        // A term with no labelSelector matches no pods, so it spreads nothing.
         let protects = |term: &PodAffinityTerm, topology: &str| {
             term.topology_key == topology
-                && term
-                    .label_selector
-                    .as_ref()
-                    .is_some_and(|selector| selector.matches(labels))
+                && selects(
+                    term.label_selector.as_ref(),
+                    WhenAbsent::SelectsNothing,
+                    labels,
+                )
         };
         let anti_affinity = &workload.pod_spec().affinity.pod_anti_affinity;
         let has_required = anti_affinity
@@ -116,22 +151,42 @@ impl Rule for ControlPlaneAntiAffinity {
         let selector = json!({"matchExpressions": [{
             "key": CONTROL_PLANE_COMPONENT_LABEL, "operator": "In", "values": [component]
         }]});
+        let rollout = Rollout::of(workload);
         let mut findings = Vec::new();
         if !has_required {
+            let mut edits = vec![Edit::append(
+                path_with(
+                    &affinity_path,
+                    &["requiredDuringSchedulingIgnoredDuringExecution"],
+                ),
+                json!({"labelSelector": selector, "topologyKey": HOSTNAME_TOPOLOGY}),
+            )];
+            let mut fix = format!(
+                "add to spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: {{labelSelector: {{matchExpressions: [{{key: {CONTROL_PLANE_COMPONENT_LABEL}, operator: In, values: [{component}]}}]}}, topologyKey: {HOSTNAME_TOPOLOGY}}}"
+            );
+            // With one pod per node, a rollout that may take none down
+            // waits for a free node forever: values-ha.yaml pairs the term
+            // with maxUnavailable: 1.
+            if rollout.as_ref().is_some_and(|r| r.max_unavailable == 0) {
+                fix.push_str(", and set spec.strategy.rollingUpdate.maxUnavailable: 1");
+                edits.push(Edit::insert(
+                    ["spec", "strategy", "rollingUpdate"]
+                        .map(String::from)
+                        .to_vec(),
+                    "maxUnavailable",
+                    1,
+                ));
+            }
+            fix.push_str(" (linkerd install --ha sets it)");
             findings.push(
                 Finding::violation(
                     self.id(),
                     format!(
                         "critical component {component} lacks a requiredDuringSchedulingIgnoredDuringExecution pod anti-affinity term on {HOSTNAME_TOPOLOGY} whose selector matches its own pods, so replicas may share a node"
                     ),
-                    format!(
-                        "add to spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: {{labelSelector: {{matchExpressions: [{{key: {CONTROL_PLANE_COMPONENT_LABEL}, operator: In, values: [{component}]}}]}}, topologyKey: {HOSTNAME_TOPOLOGY}}} (linkerd install --ha sets it)"
-                    ),
+                    fix,
                 )
-                .fixed_by(vec![Edit::append(
-                    path_with(&affinity_path, &["requiredDuringSchedulingIgnoredDuringExecution"]),
-                    json!({"labelSelector": selector, "topologyKey": HOSTNAME_TOPOLOGY}),
-                )]),
+                .fixed_by(edits),
             );
         }
         if !has_preferred {
@@ -151,7 +206,83 @@ impl Rule for ControlPlaneAntiAffinity {
                 )]),
             );
         }
+        if let Some(rollout) = rollout.filter(|r| has_required && r.max_unavailable == 0) {
+            findings.extend(rollout.deadlock(component, schedulable_nodes(workload, context)));
+        }
         findings
+    }
+}
+
+/// A Deployment's rolling update, as far as the deadlock check goes.
+struct Rollout {
+    replicas: i64,
+    max_unavailable: i64,
+    /// `maxUnavailable` as written, or `None` when the default applies.
+    written: Option<String>,
+}
+
+impl Rollout {
+    /// `None` for kinds without a rolling update limit (StatefulSets replace
+    /// one pod at a time) and for `Recreate`.
+    fn of(workload: &Workload) -> Option<Self> {
+        if workload.kind != WorkloadKind::Deployment {
+            return None;
+        }
+        let replicas = replicas(workload);
+        let max_unavailable = workload
+            .strategy
+            .max_unavailable(u32::try_from(replicas.max(0)).unwrap_or(u32::MAX))?;
+        Some(Self {
+            replicas,
+            max_unavailable,
+            written: workload
+                .strategy
+                .rolling_update
+                .max_unavailable
+                .as_ref()
+                .map(ToString::to_string),
+        })
+    }
+
+    /// With required anti-affinity on hostnames and no pod allowed down, a
+    /// rollout needs a free node for its surge pod: none when replicas fill
+    /// every schedulable node, or when the node count is unknown.
+    fn deadlock(&self, component: &str, nodes: Option<(usize, usize)>) -> Option<Finding> {
+        let room = match nodes {
+            Some((schedulable, _)) if (schedulable as i64) > self.replicas => return None,
+            Some((schedulable, _)) => format!(
+                "its {} replicas fill all {schedulable} schedulable node(s)",
+                self.replicas
+            ),
+            None => "the number of schedulable nodes is unknown here (nodeCapacity off or the Node lookup failed), so no free node can be assumed".to_string(),
+        };
+        let value = match &self.written {
+            Some(written) => format!("maxUnavailable: {written}"),
+            None => format!(
+                "maxUnavailable (unset, so {})",
+                crate::objects::DeploymentStrategy::DEFAULT_MAX_UNAVAILABLE
+            ),
+        };
+        let finding = Finding::violation(
+            RuleId::ControlPlaneAntiAffinity,
+            format!(
+                "critical component {component} can never finish a rolling update: {value} rounds down to 0 of {} replicas, so each new pod needs a node with none of the component's pods (required anti-affinity on {HOSTNAME_TOPOLOGY}), and {room}",
+                self.replicas
+            ),
+            "set spec.strategy.rollingUpdate.maxUnavailable: 1 (linkerd install --ha does)".to_string(),
+        );
+        // Adding the field is the policy's to do; a value the user wrote is not.
+        Some(if self.written.is_none() {
+            finding.fixed_by(vec![Edit::insert(
+                ["spec", "strategy", "rollingUpdate"]
+                    .map(String::from)
+                    .to_vec(),
+                "maxUnavailable",
+                1,
+            )])
+        } else {
+            finding
+        })
     }
 }
 
@@ -186,7 +317,7 @@ impl Rule for ControlPlaneResources {
             ));
         }
         for container in checked {
-            let requests = &container.container.resources.requests;
+            let resources = &container.container.resources;
             let requests_path = path_with(
                 &workload.pod_spec_path(),
                 &[
@@ -196,20 +327,60 @@ impl Rule for ControlPlaneResources {
                     "requests",
                 ],
             );
-            let mut missing = Vec::new();
-            let mut short = Vec::new();
-            for (resource, floor) in [("cpu", minimum.cpu), ("memory", minimum.memory)] {
-                match requests.get(resource).map(|raw| (raw, raw.parse())) {
-                    None => missing.push((resource, floor)),
-                    Some((_, Ok(quantity))) if quantity >= floor => {}
-                    Some((raw, Ok(_))) => short.push(format!("{resource} {} < {floor}", raw.0)),
-                    Some((_, Err(error))) => short.push(format!("{resource}: {error}")),
-                }
-            }
             let place = format!(
                 "container {:?} ({}[{}])",
                 container.container.name, container.list, container.index
             );
+            let mut missing: Vec<(&str, Quantity)> = Vec::new();
+            for (resource, floor) in [("cpu", minimum.cpu), ("memory", minimum.memory)] {
+                let check = check_request(
+                    resources.requests.get(resource),
+                    resources.limits.get(resource),
+                    floor,
+                );
+                let (problem, fix) = match check {
+                    RequestCheck::Meets => continue,
+                    RequestCheck::Missing => {
+                        missing.push((resource, floor));
+                        continue;
+                    }
+                    RequestCheck::Below { request, limit } => (
+                        format!(
+                            "{place} requests {resource} {request}, less than controlPlane.requests.{resource} {floor}{}",
+                            limit.map_or(String::new(), |l| format!(", and its {resource} limit {l} is below that too"))
+                        ),
+                        format!(
+                            "raise resources.requests.{resource}{} on {place} to at least {floor}, or lower controlPlane.requests.{resource}",
+                            if limit.is_some() { format!(" and resources.limits.{resource}") } else { String::new() }
+                        ),
+                    ),
+                    RequestCheck::LimitBelow { limit } => (
+                        format!(
+                            "{place} sets no {resource} request, so the API server makes it equal to the {resource} limit {limit}, less than controlPlane.requests.{resource} {floor}; no request may exceed its limit, so the policy cannot fill one in"
+                        ),
+                        format!(
+                            "raise resources.limits.{resource} on {place} to at least {floor}, or lower controlPlane.requests.{resource}"
+                        ),
+                    ),
+                    RequestCheck::Unreadable { field, value } => (
+                        format!(
+                            "the {resource} {} of {place}, {}, cannot be read as a Kubernetes quantity",
+                            field.name(),
+                            crate::verdict::quoted(value.as_written())
+                        ),
+                        format!(
+                            "write resources.{}s.{resource} on {place} as a quantity such as {}",
+                            field.name(),
+                            if resource == "cpu" { "100m or 0.5" } else { "64Mi or 1Gi" }
+                        ),
+                    ),
+                };
+                findings.push(Finding::violation(
+                    self.id(),
+                    format!("critical component {component}: {problem}"),
+                    fix,
+                ));
+            }
             if !missing.is_empty() {
                 let names: Vec<String> = missing
                     .iter()
@@ -218,7 +389,7 @@ impl Rule for ControlPlaneResources {
                 findings.push(
                     Finding::violation(
                         self.id(),
-                        format!("critical component {component}: {place} requests no {}", names.join(" or ")),
+                        format!("critical component {component}: {place} requests no {} and has no limit to default it from", names.join(" or ")),
                         format!(
                             "set resources.requests on {place}: {} (linkerd install --ha sets production requests)",
                             missing.iter().map(|(r, q)| format!("{r}: {q}")).collect::<Vec<_>>().join(", ")
@@ -231,19 +402,6 @@ impl Rule for ControlPlaneResources {
                             .collect(),
                     ),
                 );
-            }
-            if !short.is_empty() {
-                findings.push(Finding::violation(
-                    self.id(),
-                    format!(
-                        "critical component {component}: {place} requests less than controlPlane.requests: {}",
-                        short.join(", ")
-                    ),
-                    format!(
-                        "raise the requests on {place} to at least cpu {} and memory {}, or lower controlPlane.requests",
-                        minimum.cpu, minimum.memory
-                    ),
-                ));
             }
         }
         findings
@@ -272,36 +430,26 @@ impl Rule for NodeCapacity {
         if !spreads {
             return Vec::new();
         }
-        let nodes = match &context.nodes {
-            Lookup::Found(nodes) => nodes,
-            Lookup::Failed(reason) => {
-                return vec![Finding::notice(
-                    self.id(),
-                    format!(
-                        "could not list Nodes to check room for {component}'s replicas: {reason}"
-                    ),
-                    "allow the policy server to list nodes (contextAwareResources: Node)"
-                        .to_string(),
-                )]
-            }
-            Lookup::NotNeeded => return Vec::new(),
-        };
-        if nodes.is_empty() {
-            // No cluster runs on zero nodes: an empty answer means a
-            // restricted view, not a verdict.
-            return Vec::new();
+        if let Lookup::Failed(reason) = &context.nodes {
+            return vec![Finding::notice(
+                self.id(),
+                format!("could not list Nodes to check room for {component}'s replicas: {reason}"),
+                "allow the policy server to list nodes (contextAwareResources: Node)".to_string(),
+            )];
         }
-        let schedulable = nodes.iter().filter(|node| !node.spec.unschedulable).count() as i64;
+        let Some((schedulable, total)) = schedulable_nodes(workload, context) else {
+            return Vec::new();
+        };
         let wanted = replicas(workload);
-        if wanted <= schedulable {
+        if wanted <= schedulable as i64 {
             return Vec::new();
         }
         vec![Finding::violation(
             self.id(),
             format!(
-                "critical component {component} wants {wanted} replicas on separate nodes (required anti-affinity on {HOSTNAME_TOPOLOGY}) but only {schedulable} node(s) are schedulable: pods would stay Pending and upgrades would deadlock"
+                "critical component {component} wants {wanted} replicas on separate nodes (required anti-affinity on {HOSTNAME_TOPOLOGY}) but only {schedulable} of {total} node(s) are schedulable for its pods (cordoned nodes and nodes with a NoSchedule or NoExecute taint its pods do not tolerate do not count): pods would stay Pending and upgrades would deadlock"
             ),
-            format!("add nodes (HA mode assumes at least {wanted}), or lower spec.replicas and controlPlane.replicas"),
+            format!("add nodes its pods may run on (HA mode assumes at least {wanted}), add tolerations for the taints, or lower spec.replicas and controlPlane.replicas"),
         )]
     }
 }
@@ -310,6 +458,7 @@ impl Rule for NodeCapacity {
 mod tests {
     use super::*;
     use crate::injection::NamespaceInjection;
+    use crate::mutation::apply_all;
     use crate::objects::Node;
     use crate::rules::test_support::*;
     use crate::rules::Severity;
@@ -331,13 +480,27 @@ mod tests {
     /// A Deployment shaped like `linkerd install --ha` output.
     fn ha_deployment(component: &str) -> Value {
         json!({"metadata": {"name": format!("linkerd-{component}"), "namespace": "linkerd"},
-        "spec": {"replicas": 3, "template": {
+        "spec": {"replicas": 3, "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+        "template": {
             "metadata": {"labels": {CONTROL_PLANE_COMPONENT_LABEL: component}},
             "spec": {"affinity": anti_affinity(component), "containers": [
                 {"name": component, "resources": requests("100m", "50Mi")},
                 {"name": "sp-validator"},
                 {"name": "linkerd-proxy", "resources": requests("100m", "20Mi")}
             ]}}}})
+    }
+
+    fn check_in(
+        rule: &dyn Rule,
+        kind: WorkloadKind,
+        object: &Value,
+        nodes: Lookup<Vec<Node>>,
+        settings: &Settings,
+    ) -> Vec<Finding> {
+        let subject = subject(kind, object);
+        let mut context = workload_context(&subject, "linkerd", NamespaceInjection::NotNeeded);
+        context.nodes = nodes;
+        rule.check(&subject, &context, settings)
     }
 
     fn check(
@@ -351,6 +514,38 @@ mod tests {
         rule.check(&subject, &context, settings)
     }
 
+    fn edits_of(findings: &[Finding]) -> Vec<Edit> {
+        findings
+            .iter()
+            .flat_map(|finding| match &finding.severity {
+                Severity::Violation { edits } => edits.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Applies the rule's fixes, then checks the result again: nothing left
+    /// to fix, and a second pass would change nothing.
+    fn mutated_once(rule: &dyn Rule, object: &Value, nodes: Lookup<Vec<Node>>) -> Value {
+        let settings = Settings::default();
+        let findings = check_in(
+            rule,
+            WorkloadKind::Deployment,
+            object,
+            nodes.clone(),
+            &settings,
+        );
+        let mut mutated = object.clone();
+        apply_all(&mut mutated, &edits_of(&findings)).unwrap();
+        let again = check_in(rule, WorkloadKind::Deployment, &mutated, nodes, &settings);
+        assert!(edits_of(&again).is_empty(), "second pass edits: {again:?}");
+        mutated
+    }
+
+    fn path(segments: &[&str]) -> Vec<String> {
+        segments.iter().map(|s| s.to_string()).collect()
+    }
+
     #[rstest]
     #[case::destination("destination")]
     #[case::identity("identity")]
@@ -361,6 +556,7 @@ mod tests {
             &ControlPlaneReplicas as &dyn Rule,
             &ControlPlaneAntiAffinity,
             &ControlPlaneResources,
+            &NodeCapacity,
         ] {
             assert!(
                 check(rule, &object, "linkerd", &Settings::default()).is_empty(),
@@ -371,24 +567,40 @@ mod tests {
     }
 
     #[rstest]
-    #[case::one_replica(json!(1), "runs 1 replica(s)")]
-    #[case::unset(Value::Null, "spec.replicas unset")]
-    fn too_few_replicas(#[case] replicas: Value, #[case] expected: &str) {
+    #[case::one(json!(1), None, Some((false, "runs 1 replica(s); the policy accepts no fewer than 2 (controlPlane.minReplicas) and HA mode runs 3")))]
+    #[case::unset(Value::Null, None, Some((false, "runs 1 replica(s) (spec.replicas unset)")))]
+    #[case::controller_replicas_two(json!(2), None, Some((true, "runs 2 replica(s); HA mode runs 3 (controlPlane.replicas)")))]
+    #[case::ha(json!(3), None, None)]
+    #[case::more(json!(5), None, None)]
+    #[case::one_allowed_by_min_replicas(json!(1), Some(1), Some((true, "runs 1 replica(s); HA mode runs 3")))]
+    #[case::two_below_raised_min_replicas(json!(2), Some(3), Some((false, "no fewer than 3 (controlPlane.minReplicas)")))]
+    fn replicas_below_ha_warn_and_below_the_minimum_reject(
+        #[case] replicas: Value,
+        #[case] min_replicas: Option<u32>,
+        #[case] expected: Option<(bool, &str)>,
+    ) {
         let mut object = ha_deployment("identity");
         object["spec"]["replicas"] = replicas;
-        let findings = check(
-            &ControlPlaneReplicas,
-            &object,
-            "linkerd",
-            &Settings::default(),
-        );
-        assert_eq!(findings.len(), 1);
-        assert!(
-            findings[0].problem.contains(expected),
-            "{}",
-            findings[0].problem
-        );
-        assert!(findings[0].fix.contains("controlPlane.replicas"));
+        let mut settings = Settings::default();
+        settings.control_plane.min_replicas_setting = min_replicas;
+        let findings = check(&ControlPlaneReplicas, &object, "linkerd", &settings);
+        match expected {
+            None => assert!(findings.is_empty(), "{findings:?}"),
+            Some((warning, problem)) => {
+                assert_eq!(findings.len(), 1);
+                assert_eq!(findings[0].severity == Severity::Notice, warning);
+                assert!(
+                    findings[0].problem.contains(problem),
+                    "{}",
+                    findings[0].problem
+                );
+                assert!(
+                    findings[0].fix.starts_with("set spec.replicas: 3"),
+                    "{}",
+                    findings[0].fix
+                );
+            }
+        }
     }
 
     #[test]
@@ -407,54 +619,205 @@ mod tests {
         let mut object = ha_deployment(component);
         object["spec"]["replicas"] = json!(1);
         object["spec"]["template"]["spec"]["affinity"] = json!({});
-        assert!(check(
-            &ControlPlaneReplicas,
-            &object,
-            namespace,
-            &Settings::default()
-        )
-        .is_empty());
-        assert!(check(
+        for rule in [
+            &ControlPlaneReplicas as &dyn Rule,
             &ControlPlaneAntiAffinity,
-            &object,
-            namespace,
-            &Settings::default()
+        ] {
+            assert!(check(rule, &object, namespace, &Settings::default()).is_empty());
+        }
+    }
+
+    fn required_term(component: &str) -> Value {
+        anti_affinity(component)["podAntiAffinity"]
+            ["requiredDuringSchedulingIgnoredDuringExecution"][0]
+            .clone()
+    }
+
+    fn preferred_term(component: &str) -> Value {
+        anti_affinity(component)["podAntiAffinity"]
+            ["preferredDuringSchedulingIgnoredDuringExecution"][0]
+            .clone()
+    }
+
+    const AFFINITY: &[&str] = &["spec", "template", "spec", "affinity", "podAntiAffinity"];
+
+    fn append_required(component: &str) -> Edit {
+        let mut at = path(AFFINITY);
+        at.push("requiredDuringSchedulingIgnoredDuringExecution".into());
+        Edit::append(at, required_term(component))
+    }
+
+    fn append_preferred(component: &str) -> Edit {
+        let mut at = path(AFFINITY);
+        at.push("preferredDuringSchedulingIgnoredDuringExecution".into());
+        Edit::append(at, preferred_term(component))
+    }
+
+    fn max_unavailable_one() -> Edit {
+        Edit::insert(
+            path(&["spec", "strategy", "rollingUpdate"]),
+            "maxUnavailable",
+            1,
         )
-        .is_empty());
+    }
+
+    #[rstest]
+    #[case::strategy_kept(json!({"rollingUpdate": {"maxUnavailable": 1}}), false)]
+    #[case::recreate_has_no_rollout_limit(json!({"type": "Recreate"}), false)]
+    #[case::default_quarter_rounds_to_zero(Value::Null, true)]
+    #[case::written_quarter_rounds_to_zero(json!({"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}), true)]
+    #[case::zero(json!({"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}), true)]
+    fn adding_required_anti_affinity_also_lets_one_pod_go(
+        #[case] strategy: Value,
+        #[case] sets_max_unavailable: bool,
+    ) {
+        let mut object = ha_deployment("destination");
+        object["spec"]["template"]["spec"]["affinity"] = Value::Null;
+        object["spec"]["strategy"] = strategy.clone();
+        let findings = check_in(
+            &ControlPlaneAntiAffinity,
+            WorkloadKind::Deployment,
+            &object,
+            Lookup::NotNeeded,
+            &Settings::default(),
+        );
+        let mut expected = vec![append_required("destination")];
+        if sets_max_unavailable {
+            expected.push(max_unavailable_one());
+        }
+        expected.push(append_preferred("destination"));
+        assert_eq!(edits_of(&findings), expected);
+        assert_eq!(
+            findings[0].fix.contains("maxUnavailable: 1"),
+            sets_max_unavailable,
+            "{}",
+            findings[0].fix
+        );
+        let mutated = mutated_once(&ControlPlaneAntiAffinity, &object, Lookup::NotNeeded);
+        assert_eq!(
+            mutated["spec"]["template"]["spec"]["affinity"],
+            json!({"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [required_term("destination")],
+                "preferredDuringSchedulingIgnoredDuringExecution": [preferred_term("destination")]
+            }})
+        );
+        let mut expected_strategy = strategy;
+        if sets_max_unavailable {
+            if expected_strategy.is_null() {
+                expected_strategy = json!({});
+            }
+            expected_strategy["rollingUpdate"]["maxUnavailable"] = json!(1);
+        }
+        assert_eq!(mutated["spec"]["strategy"], expected_strategy);
     }
 
     #[test]
-    fn missing_anti_affinity_is_fixed_with_both_terms() {
+    fn statefulsets_have_no_rollout_limit_to_set() {
         let mut object = ha_deployment("destination");
         object["spec"]["template"]["spec"]["affinity"] = Value::Null;
-        let findings = check(
+        object["spec"].as_object_mut().unwrap().remove("strategy");
+        let findings = check_in(
             &ControlPlaneAntiAffinity,
+            WorkloadKind::StatefulSet,
             &object,
-            "linkerd",
+            Lookup::NotNeeded,
             &Settings::default(),
         );
-        assert_eq!(findings.len(), 2);
-        let Severity::Violation { edits } = &findings[1].severity else {
-            panic!("{findings:?}")
+        assert_eq!(
+            edits_of(&findings),
+            vec![
+                append_required("destination"),
+                append_preferred("destination")
+            ]
+        );
+    }
+
+    fn cluster_nodes(specs: &[Value]) -> Lookup<Vec<Node>> {
+        Lookup::Found(
+            specs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    serde_json::from_value(
+                        json!({"metadata": {"name": format!("node-{i}")}, "spec": spec}),
+                    )
+                    .unwrap()
+                })
+                .collect(),
+        )
+    }
+
+    fn plain_nodes(count: usize) -> Lookup<Vec<Node>> {
+        cluster_nodes(&vec![json!({}); count])
+    }
+
+    /// One node carrying a kubeadm control-plane taint.
+    fn one_tainted(count: usize) -> Lookup<Vec<Node>> {
+        let mut specs = vec![json!({}); count - 1];
+        specs.push(json!({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}));
+        cluster_nodes(&specs)
+    }
+
+    #[rstest]
+    #[case::spare_node(Value::Null, plain_nodes(4), None)]
+    #[case::max_unavailable_one(json!({"rollingUpdate": {"maxUnavailable": 1}}), plain_nodes(3), None)]
+    #[case::recreate(json!({"type": "Recreate"}), plain_nodes(3), None)]
+    #[case::default_fills_every_node(Value::Null, plain_nodes(3), Some((true, "maxUnavailable (unset, so 25%) rounds down to 0 of 3 replicas", "its 3 replicas fill all 3 schedulable node(s)")))]
+    #[case::tainted_spare_node_does_not_count(Value::Null, one_tainted(4), Some((true, "rounds down to 0 of 3 replicas", "fill all 3 schedulable node(s)")))]
+    #[case::written_quarter(json!({"rollingUpdate": {"maxUnavailable": "25%"}}), plain_nodes(3), Some((false, "maxUnavailable: \"25%\" rounds down to 0 of 3 replicas", "fill all 3")))]
+    #[case::zero_nodes_unknown(json!({"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}), Lookup::NotNeeded, Some((false, "maxUnavailable: 0 rounds down", "the number of schedulable nodes is unknown here")))]
+    #[case::lookup_failed_is_unknown(Value::Null, Lookup::Failed("forbidden".into()), Some((true, "rounds down to 0", "is unknown here")))]
+    fn rollouts_that_can_never_progress_are_rejected(
+        #[case] strategy: Value,
+        #[case] nodes: Lookup<Vec<Node>>,
+        #[case] expected: Option<(bool, &str, &str)>,
+    ) {
+        let mut object = ha_deployment("identity");
+        object["spec"]["strategy"] = strategy;
+        let findings = check_in(
+            &ControlPlaneAntiAffinity,
+            WorkloadKind::Deployment,
+            &object,
+            nodes.clone(),
+            &Settings::default(),
+        );
+        let Some((fixable, value, room)) = expected else {
+            assert!(findings.is_empty(), "{findings:?}");
+            return;
+        };
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let problem = &findings[0].problem;
+        assert!(
+            problem.starts_with("critical component identity can never finish a rolling update: "),
+            "{problem}"
+        );
+        assert!(
+            problem.contains(value) && problem.contains(room),
+            "{problem}"
+        );
+        assert_eq!(
+            findings[0].fix,
+            "set spec.strategy.rollingUpdate.maxUnavailable: 1 (linkerd install --ha does)"
+        );
+        // Only an absent value is the policy's to add; a written one is the user's.
+        let expected_edits = if fixable {
+            vec![max_unavailable_one()]
+        } else {
+            vec![]
         };
         assert_eq!(
-            edits[0],
-            Edit::append(
-                [
-                    "spec",
-                    "template",
-                    "spec",
-                    "affinity",
-                    "podAntiAffinity",
-                    "preferredDuringSchedulingIgnoredDuringExecution"
-                ]
-                .map(String::from)
-                .to_vec(),
-                anti_affinity("destination")["podAntiAffinity"]
-                    ["preferredDuringSchedulingIgnoredDuringExecution"][0]
-                    .clone()
-            )
+            findings[0].severity,
+            Severity::Violation {
+                edits: expected_edits
+            }
         );
+        if fixable {
+            let mutated = mutated_once(&ControlPlaneAntiAffinity, &object, nodes);
+            assert_eq!(
+                mutated["spec"]["strategy"],
+                json!({"rollingUpdate": {"maxUnavailable": 1}})
+            );
+        }
     }
 
     #[test]
@@ -473,6 +836,29 @@ mod tests {
         );
     }
 
+    #[rstest]
+    #[case::absent_selector(Value::Null, 1)]
+    #[case::empty_selector_selects_every_pod(json!({}), 0)]
+    #[case::match_labels(json!({"matchLabels": {CONTROL_PLANE_COMPONENT_LABEL: "destination"}}), 0)]
+    #[case::exists(json!({"matchExpressions": [{"key": CONTROL_PLANE_COMPONENT_LABEL, "operator": "Exists"}]}), 0)]
+    fn anti_affinity_selectors_are_evaluated(#[case] selector: Value, #[case] expected: usize) {
+        let mut object = ha_deployment("destination");
+        let term = &mut object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        if selector.is_null() {
+            term.as_object_mut().unwrap().remove("labelSelector");
+        } else {
+            term["labelSelector"] = selector;
+        }
+        let findings = check(
+            &ControlPlaneAntiAffinity,
+            &object,
+            "linkerd",
+            &Settings::default(),
+        );
+        assert_eq!(findings.len(), expected, "{findings:?}");
+    }
+
     #[test]
     fn wrong_topology_key_does_not_count() {
         let mut object = ha_deployment("identity");
@@ -489,54 +875,112 @@ mod tests {
         assert!(findings[0].problem.contains("requiredDuringScheduling"));
     }
 
-    #[test]
-    fn missing_requests_are_filled_and_low_ones_reported() {
+    const REQUESTS: &[&str] = &[
+        "spec",
+        "template",
+        "spec",
+        "containers",
+        "0",
+        "resources",
+        "requests",
+    ];
+
+    #[rstest]
+    #[case::requests(json!({"requests": {"cpu": "100m", "memory": "10Mi"}}), vec![])]
+    #[case::as_decimal_and_binary(json!({"requests": {"cpu": "0.1", "memory": "1Gi"}}), vec![])]
+    #[case::limits_only_default_the_requests(json!({"limits": {"cpu": "1", "memory": "1Gi"}}), vec![])]
+    #[case::limit_beside_a_request(json!({"requests": {"cpu": "200m"}, "limits": {"memory": "250Mi"}}), vec![])]
+    #[case::cpu_below(json!({"requests": {"cpu": "0.05", "memory": "10Mi"}}), vec!["container \"identity\" (containers[0]) requests cpu 0.05, less than controlPlane.requests.cpu 100m"])]
+    #[case::memory_as_written(json!({"requests": {"cpu": "1", "memory": "5M"}}), vec!["requests memory 5M, less than controlPlane.requests.memory 10Mi"])]
+    #[case::request_and_limit_below(json!({"requests": {"cpu": "50m", "memory": "10Mi"}, "limits": {"cpu": "80m"}}), vec!["requests cpu 50m, less than controlPlane.requests.cpu 100m, and its cpu limit 80m is below that too"])]
+    #[case::limit_below_the_floor(json!({"requests": {"memory": "10Mi"}, "limits": {"cpu": "50m"}}), vec!["sets no cpu request, so the API server makes it equal to the cpu limit 50m, less than controlPlane.requests.cpu 100m; no request may exceed its limit, so the policy cannot fill one in"])]
+    #[case::unreadable_request(json!({"requests": {"cpu": "fast", "memory": "10Mi"}}), vec!["the cpu request of container \"identity\" (containers[0]), \"fast\", cannot be read as a Kubernetes quantity"])]
+    #[case::unreadable_limit(json!({"requests": {"cpu": "1"}, "limits": {"memory": "lots"}}), vec!["the memory limit of container \"identity\" (containers[0]), \"lots\", cannot be read"])]
+    #[case::cpu_and_memory_short(json!({"requests": {"cpu": "10m", "memory": "1Mi"}}), vec!["requests cpu 10m", "requests memory 1Mi"])]
+    fn requests_are_compared_as_the_api_server_defaults_them(
+        #[case] resources: Value,
+        #[case] problems: Vec<&str>,
+    ) {
         let mut object = ha_deployment("identity");
-        object["spec"]["template"]["spec"]["containers"][0]["resources"] =
-            json!({"requests": {"cpu": "0.05"}});
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] = resources;
         let findings = check(
             &ControlPlaneResources,
             &object,
             "linkerd",
             &Settings::default(),
         );
-        assert_eq!(findings.len(), 2, "{findings:?}");
-        let path: Vec<String> = [
-            "spec",
-            "template",
-            "spec",
-            "containers",
-            "0",
-            "resources",
-            "requests",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(
-            findings[0].severity,
-            Severity::Violation {
-                edits: vec![Edit::insert(path, "memory", "10Mi")]
-            }
-        );
-        assert!(
-            findings[1].problem.contains("cpu 0.05 < 100m"),
-            "{}",
-            findings[1].problem
-        );
-        assert_eq!(findings[1].severity, Severity::Violation { edits: vec![] });
+        assert_eq!(findings.len(), problems.len(), "{findings:?}");
+        for (finding, problem) in findings.iter().zip(problems) {
+            assert!(
+                finding.problem.contains(problem),
+                "{:?} lacks {problem:?}",
+                finding.problem
+            );
+            assert!(
+                !finding.problem.contains("less than")
+                    || !finding.problem.contains("cannot be read")
+            );
+            // Nothing here is the policy's to change: no request may be
+            // lowered, nor exceed its limit.
+            assert_eq!(finding.severity, Severity::Violation { edits: vec![] });
+        }
     }
 
-    #[test]
-    fn quantities_compare_as_quantities() {
+    #[rstest]
+    #[case::nothing(json!({}), vec![("cpu", "100m"), ("memory", "10Mi")])]
+    #[case::memory_only_missing(json!({"requests": {"cpu": "1"}}), vec![("memory", "10Mi")])]
+    #[case::request_beside_an_unrelated_limit(json!({"limits": {"memory": "1Gi"}}), vec![("cpu", "100m")])]
+    fn missing_requests_without_limits_are_filled(
+        #[case] resources: Value,
+        #[case] filled: Vec<(&str, &str)>,
+    ) {
         let mut object = ha_deployment("identity");
-        object["spec"]["template"]["spec"]["containers"][0]["resources"] = requests("0.1", "1Gi");
-        assert!(check(
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] = resources.clone();
+        let findings = check(
             &ControlPlaneResources,
             &object,
             "linkerd",
-            &Settings::default()
-        )
-        .is_empty());
+            &Settings::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(
+            findings[0]
+                .problem
+                .contains("has no limit to default it from"),
+            "{}",
+            findings[0].problem
+        );
+        let expected: Vec<Edit> = filled
+            .iter()
+            .map(|(resource, value)| Edit::insert(path(REQUESTS), *resource, *value))
+            .collect();
+        assert_eq!(edits_of(&findings), expected);
+        let mutated = mutated_once(&ControlPlaneResources, &object, Lookup::NotNeeded);
+        let mut wanted = resources;
+        for (resource, value) in filled {
+            wanted["requests"][resource] = json!(value);
+        }
+        assert_eq!(
+            mutated["spec"]["template"]["spec"]["containers"][0]["resources"],
+            wanted
+        );
+    }
+
+    #[test]
+    fn floors_show_as_people_write_them() {
+        let mut settings = Settings::default();
+        settings.control_plane.requests.memory = crate::quantity::Quantity::parse("500M").unwrap();
+        let mut object = ha_deployment("identity");
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"requests": {"cpu": "1", "memory": "400M"}});
+        let findings = check(&ControlPlaneResources, &object, "linkerd", &settings);
+        assert!(
+            findings[0]
+                .problem
+                .contains("requests memory 400M, less than controlPlane.requests.memory 500M"),
+            "{}",
+            findings[0].problem
+        );
     }
 
     #[test]
@@ -553,29 +997,51 @@ mod tests {
         assert!(findings[0].problem.contains("sp-validator"));
     }
 
-    fn nodes(schedulable: usize, cordoned: usize) -> Lookup<Vec<Node>> {
-        let node = |unschedulable: bool| {
-            serde_json::from_value::<Node>(json!({"spec": {"unschedulable": unschedulable}}))
-                .unwrap()
-        };
-        Lookup::Found(
-            (0..schedulable)
-                .map(|_| node(false))
-                .chain((0..cordoned).map(|_| node(true)))
-                .collect(),
-        )
+    #[rstest]
+    #[case::enough(plain_nodes(3), None)]
+    #[case::cordoned_do_not_count(cluster_nodes(&[json!({}), json!({}), json!({"unschedulable": true})]), Some("only 2 of 3 node(s) are schedulable"))]
+    #[case::untolerated_taint_does_not_count(
+        one_tainted(3),
+        Some("only 2 of 3 node(s) are schedulable")
+    )]
+    #[case::no_execute_taint_does_not_count(cluster_nodes(&[json!({}), json!({}), json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]})]), Some("only 2 of 3"))]
+    #[case::prefer_no_schedule_counts(cluster_nodes(&[json!({}), json!({}), json!({"taints": [{"key": "spot", "effect": "PreferNoSchedule"}]})]), None)]
+    #[case::lookup_failed(Lookup::Failed("forbidden".into()), Some("could not list Nodes"))]
+    #[case::empty_answer_is_no_verdict(plain_nodes(0), None)]
+    fn node_capacity(#[case] lookup: Lookup<Vec<Node>>, #[case] problem: Option<&str>) {
+        let findings = check_in(
+            &NodeCapacity,
+            WorkloadKind::Deployment,
+            &ha_deployment("identity"),
+            lookup,
+            &Settings::default(),
+        );
+        match problem {
+            None => assert!(findings.is_empty(), "{findings:?}"),
+            Some(problem) => {
+                assert_eq!(findings.len(), 1);
+                assert!(
+                    findings[0].problem.contains(problem),
+                    "{}",
+                    findings[0].problem
+                );
+            }
+        }
     }
 
-    #[rstest]
-    #[case::enough(nodes(3, 0), 0)]
-    #[case::cordoned_do_not_count(nodes(2, 1), 1)]
-    #[case::lookup_failed(Lookup::Failed("forbidden".into()), 1)]
-    #[case::empty_answer_is_no_verdict(nodes(0, 0), 0)]
-    fn node_capacity(#[case] lookup: Lookup<Vec<Node>>, #[case] expected: usize) {
-        let subject = subject(WorkloadKind::Deployment, &ha_deployment("identity"));
-        let mut context = workload_context(&subject, "linkerd", NamespaceInjection::NotNeeded);
-        context.nodes = lookup;
-        let findings = NodeCapacity.check(&subject, &context, &Settings::default());
-        assert_eq!(findings.len(), expected, "{findings:?}");
+    #[test]
+    fn tolerated_taints_count() {
+        let mut object = ha_deployment("identity");
+        object["spec"]["template"]["spec"]["tolerations"] = json!([
+            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+        ]);
+        let findings = check_in(
+            &NodeCapacity,
+            WorkloadKind::Deployment,
+            &object,
+            one_tainted(3),
+            &Settings::default(),
+        );
+        assert!(findings.is_empty(), "{findings:?}");
     }
 }

@@ -19,6 +19,7 @@ use crate::settings::Settings;
 use crate::workload::Workload;
 
 pub use control_plane::critical_component;
+pub use injector_webhook::needs_control_plane_namespace;
 
 /// Every rule, by the name its action has in the settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,6 +122,9 @@ pub struct Context {
     pub namespace_injection: NamespaceInjection,
     pub disruption_budgets: Lookup<Vec<PodDisruptionBudget>>,
     pub nodes: Lookup<Vec<Node>>,
+    /// `controlPlane.namespace` as the cluster holds it: read for the
+    /// injector webhook, whose deadlock depends on its labels.
+    pub control_plane_namespace: Lookup<NamespaceObject>,
 }
 
 impl Context {
@@ -132,6 +136,7 @@ impl Context {
             namespace_injection: NamespaceInjection::NotNeeded,
             disruption_budgets: Lookup::NotNeeded,
             nodes: Lookup::NotNeeded,
+            control_plane_namespace: Lookup::NotNeeded,
         }
     }
 }

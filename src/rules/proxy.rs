@@ -10,6 +10,8 @@ use crate::workload::{WorkloadKind, PROXY_CONTAINER};
 
 pub const PROXY_CPU_REQUEST: &str = "config.linkerd.io/proxy-cpu-request";
 pub const PROXY_MEMORY_REQUEST: &str = "config.linkerd.io/proxy-memory-request";
+pub const PROXY_CPU_LIMIT: &str = "config.linkerd.io/proxy-cpu-limit";
+pub const PROXY_MEMORY_LIMIT: &str = "config.linkerd.io/proxy-memory-limit";
 
 pub struct ProxyPresent;
 
@@ -66,17 +68,26 @@ impl Rule for ProxyResources {
             return Vec::new();
         }
         let meta = workload.pod_meta();
-        let annotated = [PROXY_CPU_REQUEST, PROXY_MEMORY_REQUEST].map(|key| meta.annotation(key));
+        // A limit with no request gives the proxy a request equal to it (the
+        // API server defaults it so): such a request is never added, as it
+        // would lower the defaulted one or exceed the limit.
+        let annotated = [
+            (PROXY_CPU_REQUEST, PROXY_CPU_LIMIT),
+            (PROXY_MEMORY_REQUEST, PROXY_MEMORY_LIMIT),
+        ]
+        .map(|(request, limit)| meta.annotation(request).or(meta.annotation(limit)));
         let mut findings = Vec::new();
-        for (key, value) in [PROXY_CPU_REQUEST, PROXY_MEMORY_REQUEST]
-            .iter()
-            .zip(annotated)
-        {
-            if let Some(value) = value {
+        for key in [
+            PROXY_CPU_REQUEST,
+            PROXY_MEMORY_REQUEST,
+            PROXY_CPU_LIMIT,
+            PROXY_MEMORY_LIMIT,
+        ] {
+            if let Some(value) = meta.annotation(key) {
                 if let Err(error) = crate::quantity::Quantity::parse(value) {
                     findings.push(Finding::violation(
                         self.id(),
-                        format!("`{key}` is not a valid quantity: {error}"),
+                        format!("`{key}` cannot be read: {error}"),
                         format!("set `{key}` to a quantity such as 100m or 20Mi"),
                     ));
                 }
@@ -85,13 +96,16 @@ impl Rule for ProxyResources {
 
         if let Some(proxy) = workload.proxy_container() {
             // Injected: the container's own requests are what count.
-            let requests = &proxy.container.resources.requests;
+            let resources = &proxy.container.resources;
             let missing: Vec<(&str, &String)> = [
                 ("cpu", &settings.proxy_resources.spelled.0),
                 ("memory", &settings.proxy_resources.spelled.1),
             ]
             .into_iter()
-            .filter(|(resource, _)| !requests.contains_key(*resource))
+            .filter(|(resource, _)| {
+                !resources.requests.contains_key(*resource)
+                    && !resources.limits.contains_key(*resource)
+            })
             .collect();
             if missing.is_empty() {
                 return findings;
@@ -349,7 +363,57 @@ mod tests {
         );
         let findings = resources(&subject, Action::Warn);
         assert_eq!(findings.len(), 1);
-        assert!(findings[0].problem.contains("not a valid quantity"));
+        assert!(findings[0].problem.contains("cannot be read"));
+    }
+
+    #[rstest]
+    #[case::limits_only(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))]
+    #[case::request_and_limit(json!({"requests": {"cpu": "100m"}, "limits": {"memory": "250Mi"}}))]
+    fn injected_proxy_with_limits_has_defaulted_requests(#[case] proxy_resources: Value) {
+        let subject = pod(
+            json!({}),
+            json!([{"name": "web"}, {"name": "linkerd-proxy", "resources": proxy_resources}]),
+            json!([]),
+        );
+        assert!(resources(&subject, Action::Mutate).is_empty());
+    }
+
+    #[rstest]
+    #[case::both_limits(json!({PROXY_CPU_LIMIT: "1", PROXY_MEMORY_LIMIT: "250Mi"}), vec![])]
+    #[case::cpu_limit_only(json!({PROXY_CPU_LIMIT: "50m"}), vec![(PROXY_MEMORY_REQUEST, "20Mi")])]
+    #[case::memory_limit_only(json!({PROXY_MEMORY_LIMIT: "10Mi"}), vec![(PROXY_CPU_REQUEST, "100m")])]
+    fn limit_annotations_are_never_undercut_or_exceeded(
+        #[case] annotations: Value,
+        #[case] added: Vec<(&str, &str)>,
+    ) {
+        let mut annotations = annotations;
+        annotations["linkerd.io/inject"] = json!("enabled");
+        let subject = pod(annotations, app(), json!([]));
+        let findings = resources(&subject, Action::Mutate);
+        let path: Vec<String> = ["metadata", "annotations"].map(String::from).to_vec();
+        let edits: Vec<Edit> = added
+            .into_iter()
+            .map(|(key, value)| Edit::insert(path.clone(), key, value))
+            .collect();
+        if edits.is_empty() {
+            assert!(findings.is_empty(), "{findings:?}");
+        } else {
+            assert_eq!(findings[0].severity, Severity::Violation { edits });
+        }
+    }
+
+    #[test]
+    fn unreadable_limit_annotation_is_reported() {
+        let subject = pod(
+            json!({"linkerd.io/inject": "enabled", PROXY_CPU_LIMIT: "lots"}),
+            app(),
+            json!([]),
+        );
+        let findings = resources(&subject, Action::Warn);
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0]
+            .problem
+            .starts_with("`config.linkerd.io/proxy-cpu-limit` cannot be read"));
     }
 
     #[test]
