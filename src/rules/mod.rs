@@ -92,6 +92,9 @@ impl std::fmt::Display for RuleId {
 }
 
 /// The object under review, decoded as far as the rules read it.
+// One Subject lives per request, on the stack: boxing the workload would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Subject {
     Workload(Workload),
