@@ -716,56 +716,57 @@ fn same_verdict_as_its_pod(
 // ---------------------------------------------------------------------------
 // Natively and on the built module.
 
-#[rstest]
-#[case::native(Engine::Native)]
-#[case::module(Engine::Module)]
-fn mutations_are_idempotent(#[case] engine: Engine) {
-    let policy = engine.with_namespaces(namespaces());
-    run(
-        engine.cases(),
-        (subject(Floats::Exact), operation(), mutating_settings()),
-        |(object, operation, settings)| idempotent(&*policy, &object, operation, &settings),
-    );
+/// The four properties above, each natively and on the module.
+#[derive(Debug, Clone, Copy)]
+enum Property {
+    Idempotent,
+    OnlyOwnedAdditions,
+    ExplicitFalseKept,
+    SameVerdictAsItsPod,
 }
 
 #[rstest]
-#[case::native(Engine::Native)]
-#[case::module(Engine::Module)]
-fn mutations_only_add_what_their_rule_owns(#[case] engine: Engine) {
+fn property_holds(
+    #[values(Engine::Native, Engine::Module)] engine: Engine,
+    #[values(
+        Property::Idempotent,
+        Property::OnlyOwnedAdditions,
+        Property::ExplicitFalseKept,
+        Property::SameVerdictAsItsPod
+    )]
+    property: Property,
+) {
     let policy = engine.with_namespaces(namespaces());
-    run(
-        engine.cases(),
-        (subject(Floats::Any), operation()),
-        |(object, operation)| only_owned_additions(&*policy, &object, operation),
-    );
-}
-
-#[rstest]
-#[case::native(Engine::Native)]
-#[case::module(Engine::Module)]
-fn explicit_false_is_never_changed(#[case] engine: Engine) {
-    let policy = engine.with_namespaces(namespaces());
-    run(
-        engine.cases(),
-        (workload(Floats::Exact), mutating_settings()),
-        |(workload, settings)| explicit_false_kept(&*policy, &workload, &settings),
-    );
-}
-
-#[rstest]
-#[case::native(Engine::Native)]
-#[case::module(Engine::Module)]
-fn workloads_get_the_verdict_of_their_pod(#[case] engine: Engine) {
-    let policy = engine.with_namespaces(namespaces());
-    let owners = WorkloadKind::ALL
-        .into_iter()
-        .filter(|kind| *kind != WorkloadKind::Pod)
-        .collect();
-    run(
-        engine.cases(),
-        (workload_of(owners, Floats::Exact), operation()),
-        |(workload, operation)| same_verdict_as_its_pod(&*policy, &workload, operation),
-    );
+    let policy = &*policy;
+    let cases = engine.cases();
+    match property {
+        Property::Idempotent => run(
+            cases,
+            (subject(Floats::Exact), operation(), mutating_settings()),
+            |(object, operation, settings)| idempotent(policy, &object, operation, &settings),
+        ),
+        Property::OnlyOwnedAdditions => run(
+            cases,
+            (subject(Floats::Any), operation()),
+            |(object, operation)| only_owned_additions(policy, &object, operation),
+        ),
+        Property::ExplicitFalseKept => run(
+            cases,
+            (workload(Floats::Exact), mutating_settings()),
+            |(workload, settings)| explicit_false_kept(policy, &workload, &settings),
+        ),
+        Property::SameVerdictAsItsPod => {
+            let owners = WorkloadKind::ALL
+                .into_iter()
+                .filter(|kind| *kind != WorkloadKind::Pod)
+                .collect();
+            run(
+                cases,
+                (workload_of(owners, Floats::Exact), operation()),
+                |(workload, operation)| same_verdict_as_its_pod(policy, &workload, operation),
+            )
+        }
+    }
 }
 
 /// The native and the module verdicts agree: the properties proven natively
