@@ -22,6 +22,17 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 8] = [
+        Self::Pod,
+        Self::Deployment,
+        Self::ReplicaSet,
+        Self::StatefulSet,
+        Self::DaemonSet,
+        Self::ReplicationController,
+        Self::Job,
+        Self::CronJob,
+    ];
+
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
         Some(match (group, kind) {
             ("", "Pod") => Self::Pod,

@@ -23,9 +23,11 @@ use std::collections::BTreeSet;
 use common::*;
 use linkerd_ha_policy::admission::{self, ClusterLookup};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
+use linkerd_ha_policy::workload::WorkloadKind;
 use policy_harness::{admission_request, Cluster, PolicyModule, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use rstest::rstest;
 use serde_json::{json, Map, Value};
 
 /// Cases per property natively and on the module (each module call
@@ -80,9 +82,11 @@ impl ClusterLookup for NativeCluster {
     }
 }
 
-struct Native(NativeCluster);
+/// The policy run natively through `admission::validate`, its lookups
+/// answered by `L`.
+struct NativeWith<L>(L);
 
-impl Evaluator for Native {
+impl<L: ClusterLookup> Evaluator for NativeWith<L> {
     fn validate(&self, object: &Value, operation: &str, settings: &Value) -> Verdict {
         let payload =
             json!({"request": admission_request(object, operation), "settings": settings});
@@ -102,12 +106,42 @@ impl Evaluator for Wasm {
     }
 }
 
-fn native() -> Native {
-    Native(NativeCluster(namespaces()))
+/// Where a property is checked: natively (many cases, fast) or on the
+/// built module through the waPC harness (fewer cases: each call
+/// instantiates the module afresh, as policy-server does).
+#[derive(Debug, Clone, Copy)]
+enum Engine {
+    Native,
+    Module,
 }
 
-fn wasm() -> Wasm {
-    Wasm(load(Cluster::from_objects(namespaces())))
+impl Engine {
+    fn cases(self) -> u32 {
+        match self {
+            Engine::Native => NATIVE_CASES,
+            Engine::Module => WASM_CASES,
+        }
+    }
+
+    /// The policy, finding the namespaces `namespaces` and no others.
+    fn with_namespaces(self, namespaces: Vec<Value>) -> Box<dyn Evaluator> {
+        match self {
+            Engine::Native => Box::new(NativeWith(NativeCluster(namespaces))),
+            Engine::Module => Box::new(Wasm(load(Cluster::from_objects(namespaces)))),
+        }
+    }
+
+    /// The policy whose namespace lookups fail, as when policy-server is
+    /// denied or times out.
+    fn with_failing_lookups(self) -> Box<dyn Evaluator> {
+        match self {
+            Engine::Native => Box::new(NativeWith(FailingNamespaces)),
+            Engine::Module => Box::new(Wasm(load(
+                Cluster::from_objects(answered_namespaces(Some("enabled")))
+                    .with_failing(policy_harness::ObjectKind::Namespace),
+            ))),
+        }
+    }
 }
 
 fn run<T: std::fmt::Debug>(
@@ -132,57 +166,30 @@ fn run<T: std::fmt::Debug>(
 // ---------------------------------------------------------------------------
 // Generated objects.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Pod,
-    Deployment,
-    ReplicaSet,
-    StatefulSet,
-    DaemonSet,
-    ReplicationController,
-    Job,
-    CronJob,
+/// Where a kind keeps its pod template and which `apiVersion` it is
+/// written at, from the policy's own view of the eight kinds.
+trait WorkloadShape {
+    fn api_version(self) -> String;
+    fn template_pointer(self) -> String;
 }
 
-impl Kind {
-    const ALL: [Kind; 8] = [
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::StatefulSet,
-        Kind::DaemonSet,
-        Kind::ReplicationController,
-        Kind::Job,
-        Kind::CronJob,
-    ];
-
-    fn api_version_kind(self) -> (&'static str, &'static str) {
-        match self {
-            Kind::Pod => ("v1", "Pod"),
-            Kind::Deployment => ("apps/v1", "Deployment"),
-            Kind::ReplicaSet => ("apps/v1", "ReplicaSet"),
-            Kind::StatefulSet => ("apps/v1", "StatefulSet"),
-            Kind::DaemonSet => ("apps/v1", "DaemonSet"),
-            Kind::ReplicationController => ("v1", "ReplicationController"),
-            Kind::Job => ("batch/v1", "Job"),
-            Kind::CronJob => ("batch/v1", "CronJob"),
+impl WorkloadShape for WorkloadKind {
+    fn api_version(self) -> String {
+        // The policy knows each kind by its group: ask it which.
+        match ["apps", "batch"]
+            .into_iter()
+            .find(|group| WorkloadKind::from_group_kind(group, self.name()) == Some(self))
+        {
+            Some(group) => format!("{group}/v1"),
+            None => "v1".to_owned(),
         }
     }
 
-    /// The JSON pointer of the pod template.
-    fn template_pointer(self) -> &'static str {
-        match self {
-            Kind::Pod => "",
-            Kind::CronJob => "/spec/jobTemplate/spec/template",
-            _ => "/spec/template",
-        }
-    }
-
-    fn has_replicas(self) -> bool {
-        matches!(
-            self,
-            Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::ReplicationController
-        )
+    fn template_pointer(self) -> String {
+        self.template_path()
+            .iter()
+            .map(|step| format!("/{step}"))
+            .collect()
     }
 }
 
@@ -190,7 +197,7 @@ impl Kind {
 /// spec may be absent, `null` or filled.
 #[derive(Debug, Clone)]
 struct Workload {
-    kind: Kind,
+    kind: WorkloadKind,
     name: String,
     namespace: String,
     own_annotations: Map<String, Value>,
@@ -204,7 +211,7 @@ struct Workload {
 
 impl Workload {
     fn object(&self) -> Value {
-        let (api_version, kind) = self.kind.api_version_kind();
+        let (api_version, kind) = (self.kind.api_version(), self.kind.name());
         let mut template = Map::new();
         if let Some(metadata) = &self.template_metadata {
             template.insert("metadata".into(), metadata.clone());
@@ -212,8 +219,8 @@ impl Workload {
         template.insert("spec".into(), self.pod_spec.clone());
         let mut object = json!({"apiVersion": api_version, "kind": kind});
         match self.kind {
-            Kind::Pod => object = self.pod(),
-            Kind::CronJob => {
+            WorkloadKind::Pod => object = self.pod(),
+            WorkloadKind::CronJob => {
                 object["metadata"] = self.own_metadata();
                 object["spec"] = json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}});
             }
@@ -410,7 +417,7 @@ fn pod_spec(floats: Floats) -> impl Strategy<Value = Value> {
         })
 }
 
-fn workload_of(kinds: Vec<Kind>, floats: Floats) -> impl Strategy<Value = Workload> {
+fn workload_of(kinds: Vec<WorkloadKind>, floats: Floats) -> impl Strategy<Value = Workload> {
     (
         prop::sample::select(kinds),
         "[a-z][a-z0-9-]{0,12}",
@@ -445,7 +452,7 @@ fn workload_of(kinds: Vec<Kind>, floats: Floats) -> impl Strategy<Value = Worklo
 }
 
 fn workload(floats: Floats) -> impl Strategy<Value = Workload> {
-    workload_of(Kind::ALL.to_vec(), floats)
+    workload_of(WorkloadKind::ALL.to_vec(), floats)
 }
 
 /// A Namespace: a system one or not, with or without its label and with
@@ -701,7 +708,7 @@ fn same_verdict_as_its_pod(
     let workload_leaves = match of_workload.mutated_object {
         Some(_) => strip(
             added_leaves(&object, &of_workload)?,
-            workload.kind.template_pointer(),
+            &workload.kind.template_pointer(),
         ),
         None => Vec::new(),
     };
@@ -714,102 +721,69 @@ fn same_verdict_as_its_pod(
 }
 
 // ---------------------------------------------------------------------------
-// Natively.
+// Natively and on the built module.
 
-#[test]
-fn native_mutations_are_idempotent() {
-    let policy = native();
-    run(
-        NATIVE_CASES,
-        (subject(Floats::Exact), operation(), mutating_settings()),
-        |(object, operation, settings)| idempotent(&policy, &object, operation, &settings),
-    );
+/// The four properties above, each natively and on the module.
+#[derive(Debug, Clone, Copy)]
+enum Property {
+    Idempotent,
+    OnlyOwnedAdditions,
+    ExplicitFalseKept,
+    SameVerdictAsItsPod,
 }
 
-#[test]
-fn native_mutations_only_add_what_their_rule_owns() {
-    let policy = native();
-    run(
-        NATIVE_CASES,
-        (subject(Floats::Any), operation()),
-        |(object, operation)| only_owned_additions(&policy, &object, operation),
-    );
-}
-
-#[test]
-fn native_explicit_false_is_never_changed() {
-    let policy = native();
-    run(
-        NATIVE_CASES,
-        (workload(Floats::Exact), mutating_settings()),
-        |(workload, settings)| explicit_false_kept(&policy, &workload, &settings),
-    );
-}
-
-#[test]
-fn native_workloads_get_the_verdict_of_their_pod() {
-    let policy = native();
-    run(
-        NATIVE_CASES,
-        (
-            workload_of(Kind::ALL[1..].to_vec(), Floats::Exact),
-            operation(),
+#[rstest]
+fn property_holds(
+    #[values(Engine::Native, Engine::Module)] engine: Engine,
+    #[values(
+        Property::Idempotent,
+        Property::OnlyOwnedAdditions,
+        Property::ExplicitFalseKept,
+        Property::SameVerdictAsItsPod
+    )]
+    property: Property,
+) {
+    let policy = engine.with_namespaces(namespaces());
+    let policy = &*policy;
+    let cases = engine.cases();
+    match property {
+        Property::Idempotent => run(
+            cases,
+            (subject(Floats::Exact), operation(), mutating_settings()),
+            |(object, operation, settings)| idempotent(policy, &object, operation, &settings),
         ),
-        |(workload, operation)| same_verdict_as_its_pod(&policy, &workload, operation),
-    );
-}
-
-// ---------------------------------------------------------------------------
-// On the built module.
-
-#[test]
-fn module_mutations_are_idempotent() {
-    let policy = wasm();
-    run(
-        WASM_CASES,
-        (subject(Floats::Exact), operation(), mutating_settings()),
-        |(object, operation, settings)| idempotent(&policy, &object, operation, &settings),
-    );
-}
-
-#[test]
-fn module_mutations_only_add_what_their_rule_owns() {
-    let policy = wasm();
-    run(
-        WASM_CASES,
-        (subject(Floats::Any), operation()),
-        |(object, operation)| only_owned_additions(&policy, &object, operation),
-    );
-}
-
-#[test]
-fn module_explicit_false_is_never_changed() {
-    let policy = wasm();
-    run(
-        WASM_CASES,
-        (workload(Floats::Exact), mutating_settings()),
-        |(workload, settings)| explicit_false_kept(&policy, &workload, &settings),
-    );
-}
-
-#[test]
-fn module_workloads_get_the_verdict_of_their_pod() {
-    let policy = wasm();
-    run(
-        WASM_CASES,
-        (
-            workload_of(Kind::ALL[1..].to_vec(), Floats::Exact),
-            operation(),
+        Property::OnlyOwnedAdditions => run(
+            cases,
+            (subject(Floats::Any), operation()),
+            |(object, operation)| only_owned_additions(policy, &object, operation),
         ),
-        |(workload, operation)| same_verdict_as_its_pod(&policy, &workload, operation),
-    );
+        Property::ExplicitFalseKept => run(
+            cases,
+            (workload(Floats::Exact), mutating_settings()),
+            |(workload, settings)| explicit_false_kept(policy, &workload, &settings),
+        ),
+        Property::SameVerdictAsItsPod => {
+            let owners = WorkloadKind::ALL
+                .into_iter()
+                .filter(|kind| *kind != WorkloadKind::Pod)
+                .collect();
+            run(
+                cases,
+                (workload_of(owners, Floats::Exact), operation()),
+                |(workload, operation)| same_verdict_as_its_pod(policy, &workload, operation),
+            )
+        }
+    }
 }
 
 /// The native and the module verdicts agree: the properties proven natively
 /// on many cases hold for the module.
 #[test]
 fn native_and_module_agree() {
-    let (native, module) = (native(), wasm());
+    let (native, module) = (
+        Engine::Native.with_namespaces(namespaces()),
+        Engine::Module.with_namespaces(namespaces()),
+    );
     run(
         WASM_CASES,
         (subject(Floats::Exact), operation(), mutating_settings()),
@@ -875,17 +849,6 @@ impl ClusterLookup for FailingNamespaces {
     }
 }
 
-struct NativeWith<L>(L);
-
-impl<L: ClusterLookup> Evaluator for NativeWith<L> {
-    fn validate(&self, object: &Value, operation: &str, settings: &Value) -> Verdict {
-        let payload =
-            json!({"request": admission_request(object, operation), "settings": settings});
-        let response = admission::validate(payload.to_string().as_bytes(), &self.0);
-        serde_json::from_value(serde_json::to_value(&response).unwrap()).unwrap()
-    }
-}
-
 /// The policy with failing lookups, and with each possible answer.
 struct FailSafeCase {
     failing: Box<dyn Evaluator>,
@@ -915,34 +878,16 @@ impl FailSafeCase {
     }
 }
 
-fn native_fail_safe() -> FailSafeCase {
-    FailSafeCase {
-        failing: Box::new(NativeWith(FailingNamespaces)),
-        answered: NAMESPACE_ANSWERS
-            .iter()
-            .map(|inject| {
-                Box::new(NativeWith(NativeCluster(answered_namespaces(*inject))))
-                    as Box<dyn Evaluator>
-            })
-            .collect(),
-        seen: Default::default(),
-    }
-}
-
-fn wasm_fail_safe() -> FailSafeCase {
-    let failing = Cluster::from_objects(answered_namespaces(Some("enabled")))
-        .with_failing(policy_harness::ObjectKind::Namespace);
-    FailSafeCase {
-        failing: Box::new(Wasm(load(failing))),
-        answered: NAMESPACE_ANSWERS
-            .iter()
-            .map(|inject| {
-                Box::new(Wasm(load(Cluster::from_objects(answered_namespaces(
-                    *inject,
-                ))))) as Box<dyn Evaluator>
-            })
-            .collect(),
-        seen: Default::default(),
+impl FailSafeCase {
+    fn new(engine: Engine) -> Self {
+        FailSafeCase {
+            failing: engine.with_failing_lookups(),
+            answered: NAMESPACE_ANSWERS
+                .iter()
+                .map(|inject| engine.with_namespaces(answered_namespaces(*inject)))
+                .collect(),
+            seen: Default::default(),
+        }
     }
 }
 
@@ -1023,11 +968,19 @@ fn fail_safe_workload() -> impl Strategy<Value = Workload> {
         })
 }
 
-#[test]
-fn native_failed_lookups_are_fail_safe() {
-    let case = native_fail_safe();
+/// The module's fewer cases may miss the rarer verdicts: only the native
+/// run must see each (see [`FailSafeCase::report`]).
+#[rstest]
+#[case::native(Engine::Native, NATIVE_CASES, true)]
+#[case::module(Engine::Module, WASM_CASES / 2, false)]
+fn failed_lookups_are_fail_safe(
+    #[case] engine: Engine,
+    #[case] cases: u32,
+    #[case] require_each_verdict: bool,
+) {
+    let case = FailSafeCase::new(engine);
     run(
-        NATIVE_CASES,
+        cases,
         (
             fail_safe_workload(),
             operation(),
@@ -1035,22 +988,7 @@ fn native_failed_lookups_are_fail_safe() {
         ),
         |(workload, operation, settings)| fail_safe(&case, &workload, operation, &settings),
     );
-    case.report("native", true);
-}
-
-#[test]
-fn module_failed_lookups_are_fail_safe() {
-    let case = wasm_fail_safe();
-    run(
-        WASM_CASES / 2,
-        (
-            fail_safe_workload(),
-            operation(),
-            lookup_dependent_settings(),
-        ),
-        |(workload, operation, settings)| fail_safe(&case, &workload, operation, &settings),
-    );
-    case.report("module", false);
+    case.report(&format!("{engine:?}"), require_each_verdict);
 }
 
 /// The control plane's lookups (disruption budgets, nodes) through the

@@ -4,7 +4,9 @@
 //! quantities, selectors), with an escape to arbitrary strings and JSON
 //! values so that the unexpected is tried too.
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
+use linkerd_ha_policy::rules::RuleId;
+use linkerd_ha_policy::workload::WorkloadKind;
 use serde_json::{json, Map, Value};
 
 use crate::FakeCluster;
@@ -33,14 +35,7 @@ pub struct Review {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Kind {
-    Pod,
-    Deployment,
-    ReplicaSet,
-    StatefulSet,
-    DaemonSet,
-    ReplicationController,
-    Job,
-    CronJob,
+    Workload(Workload),
     Namespace,
     PodDisruptionBudget,
     MutatingWebhookConfiguration,
@@ -48,19 +43,29 @@ pub enum Kind {
     ConfigMap,
 }
 
+/// One of the policy's own eight pod-creating kinds.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload(pub WorkloadKind);
+
+impl<'a> Arbitrary<'a> for Workload {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        u.choose(&WorkloadKind::ALL).copied().map(Self)
+    }
+}
+
 impl Kind {
     fn group_version(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Self::Pod => ("", "v1", "Pod"),
-            Self::ReplicationController => ("", "v1", "ReplicationController"),
+            Self::Workload(Workload(kind)) => {
+                // The policy knows each kind by its group: ask it which.
+                let group = ["", "apps", "batch"]
+                    .into_iter()
+                    .find(|group| WorkloadKind::from_group_kind(group, kind.name()) == Some(kind))
+                    .unwrap_or_default();
+                (group, "v1", kind.name())
+            }
             Self::Namespace => ("", "v1", "Namespace"),
             Self::ConfigMap => ("", "v1", "ConfigMap"),
-            Self::Deployment => ("apps", "v1", "Deployment"),
-            Self::ReplicaSet => ("apps", "v1", "ReplicaSet"),
-            Self::StatefulSet => ("apps", "v1", "StatefulSet"),
-            Self::DaemonSet => ("apps", "v1", "DaemonSet"),
-            Self::Job => ("batch", "v1", "Job"),
-            Self::CronJob => ("batch", "v1", "CronJob"),
             Self::PodDisruptionBudget => ("policy", "v1", "PodDisruptionBudget"),
             Self::MutatingWebhookConfiguration => (
                 "admissionregistration.k8s.io",
@@ -340,38 +345,13 @@ pub struct Settings {
     pub unknown_field: Option<String>,
 }
 
-#[derive(Arbitrary, Debug, Clone, Copy)]
-pub enum Rule {
-    InjectionAnnotation,
-    SystemNamespaces,
-    SafeToEvict,
-    ProxyPresent,
-    ProxyResources,
-    ControlPlaneReplicas,
-    ControlPlaneAntiAffinity,
-    ControlPlaneResources,
-    DisruptionBudgets,
-    InjectorWebhook,
-    PrometheusRetention,
-    NodeCapacity,
-}
+/// One of the policy's rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule(pub RuleId);
 
-impl Rule {
-    fn name(self) -> &'static str {
-        match self {
-            Self::InjectionAnnotation => "injectionAnnotation",
-            Self::SystemNamespaces => "systemNamespaces",
-            Self::SafeToEvict => "safeToEvict",
-            Self::ProxyPresent => "proxyPresent",
-            Self::ProxyResources => "proxyResources",
-            Self::ControlPlaneReplicas => "controlPlaneReplicas",
-            Self::ControlPlaneAntiAffinity => "controlPlaneAntiAffinity",
-            Self::ControlPlaneResources => "controlPlaneResources",
-            Self::DisruptionBudgets => "disruptionBudgets",
-            Self::InjectorWebhook => "injectorWebhook",
-            Self::PrometheusRetention => "prometheusRetention",
-            Self::NodeCapacity => "nodeCapacity",
-        }
+impl<'a> Arbitrary<'a> for Rule {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        u.choose(&RuleId::ALL).copied().map(Self)
     }
 }
 
@@ -628,7 +608,7 @@ impl Settings {
         if self.null {
             return Value::Null;
         }
-        let mut settings = json!({"rules": map(&self.rules, |r| r.name().to_string(), |a| match a {
+        let mut settings = json!({"rules": map(&self.rules, |r| r.0.name().to_string(), |a| match a {
             ActionSpelling::Enforce => json!("enforce"),
             ActionSpelling::Mutate => json!("mutate"),
             ActionSpelling::Warn => json!("warn"),
@@ -693,25 +673,17 @@ impl Review {
         let mut object = json!({"apiVersion": api_version, "kind": kind, "metadata": metadata});
         let template = self.template.as_ref().map(Template::json);
         match (self.kind, template) {
-            (Kind::Pod, Some(template)) => {
+            (Kind::Workload(Workload(WorkloadKind::Pod)), Some(template)) => {
                 // A Pod is its own template: its metadata joins the Pod's.
                 for (key, value) in template["metadata"].as_object().into_iter().flatten() {
                     object["metadata"][key] = value.clone();
                 }
                 object["spec"] = template["spec"].clone();
             }
-            (Kind::CronJob, Some(template)) => {
+            (Kind::Workload(Workload(WorkloadKind::CronJob)), Some(template)) => {
                 object["spec"] = json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}});
             }
-            (
-                Kind::Deployment
-                | Kind::ReplicaSet
-                | Kind::StatefulSet
-                | Kind::DaemonSet
-                | Kind::ReplicationController
-                | Kind::Job,
-                Some(template),
-            ) => object["spec"] = json!({"template": template}),
+            (Kind::Workload(_), Some(template)) => object["spec"] = json!({"template": template}),
             (Kind::PodDisruptionBudget, _) => object["spec"] = self.budget.spec(),
             (Kind::MutatingWebhookConfiguration, _) => {
                 object["webhooks"] = self

@@ -1,6 +1,4 @@
-use std::path::{Path, PathBuf};
-
-use serde_json::Value;
+use std::path::PathBuf;
 
 /// Everything that can go wrong in the harness. Messages include their
 /// cause, so a plain `{error}` tells the whole story.
@@ -32,19 +30,9 @@ pub enum HarnessError {
         operation: String,
         cause: serde_json::Error,
     },
-    #[error("{}: {cause}", document_location(file.as_deref(), *document))]
-    Yaml {
-        file: Option<PathBuf>,
-        /// 1-based position of the document in the stream.
-        document: usize,
-        cause: serde_yaml_ng::Error,
-    },
-    #[error("{}: not an object but {found}", document_location(file.as_deref(), *document))]
-    NotAnObject {
-        file: Option<PathBuf>,
-        document: usize,
-        found: Value,
-    },
+    /// A manifest could not be read.
+    #[error(transparent)]
+    Manifest(#[from] cluster_sim::ManifestError),
 }
 
 /// A failed waPC call into the guest.
@@ -53,34 +41,4 @@ pub enum HarnessError {
 pub struct GuestFailure {
     pub operation: String,
     pub message: String,
-}
-
-impl HarnessError {
-    /// Names `path` as the file a YAML error comes from.
-    pub(crate) fn in_file(self, path: &Path) -> Self {
-        match self {
-            Self::Yaml {
-                document, cause, ..
-            } => Self::Yaml {
-                file: Some(path.to_owned()),
-                document,
-                cause,
-            },
-            Self::NotAnObject {
-                document, found, ..
-            } => Self::NotAnObject {
-                file: Some(path.to_owned()),
-                document,
-                found,
-            },
-            other => other,
-        }
-    }
-}
-
-fn document_location(file: Option<&Path>, document: usize) -> String {
-    match file {
-        Some(file) => format!("{} (YAML document {document})", file.display()),
-        None => format!("YAML document {document}"),
-    }
 }

@@ -3,6 +3,10 @@
 //! waPC on wasmtime, sends it AdmissionRequests built like the API server's,
 //! and answers its Kubernetes lookups from an in-memory [`Cluster`].
 //!
+//! The cluster, the requests, the manifests and the selectors are
+//! [`cluster_sim`]'s (shared with the browser playground, which has no place
+//! for wasmtime); they are re-exported here under their old paths.
+//!
 //! ```no_run
 //! use policy_harness::{admission_request, Cluster, PolicyModule};
 //! use serde_json::json;
@@ -20,17 +24,16 @@
 //! # Ok::<(), policy_harness::HarnessError>(())
 //! ```
 
-pub mod admission;
-pub mod cluster;
 mod error;
-pub mod manifests;
 mod policy_module;
 pub mod report;
-pub mod selectors;
 mod verdict;
 
-pub use admission::{admission_request, AdmissionRequestBuilder};
-pub use cluster::{Cluster, HostCall, HostCallError, ObjectKind};
+pub use cluster_sim::{admission, cluster, manifests, selectors};
+pub use cluster_sim::{
+    admission_request, AdmissionRequestBuilder, Cluster, HostCall, HostCallError, ManifestError,
+    ObjectKind,
+};
 pub use error::{GuestFailure, HarnessError};
 pub use policy_module::{LoadOptions, PolicyModule};
 pub use verdict::{Outcome, SettingsValidation, Verdict};

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use policy_harness::admission::is_namespaced_kind;
-use policy_harness::manifests::load_yaml_file;
+use policy_harness::manifests::load_file_objects;
 use policy_harness::report::{render_json, render_text, Evaluation};
 use policy_harness::{admission_request, Cluster, PolicyModule};
 use serde_json::{json, Value};
@@ -115,15 +114,8 @@ fn evaluate(options: &Options) -> anyhow::Result<ExitCode> {
     let settings = load_settings(options.settings.as_deref())?;
     let mut objects = Vec::new();
     for file in &options.files {
-        for (index, mut object) in load_yaml_file(file)?.into_iter().enumerate() {
-            let Some(kind) = object.get("kind").and_then(Value::as_str) else {
-                bail!("{}: object {} has no kind", file.display(), index + 1);
-            };
-            if is_namespaced_kind(kind) {
-                default_namespace(&mut object, &options.namespace_default);
-            }
-            objects.push(object);
-        }
+        let loaded = load_file_objects(file, &options.namespace_default)?;
+        objects.extend(loaded.into_iter().map(|loaded| loaded.object));
     }
 
     let cluster = Cluster::from_objects(objects.iter().cloned());
@@ -173,20 +165,6 @@ fn load_settings(path: Option<&std::path::Path>) -> anyhow::Result<Value> {
     })
 }
 
-/// Puts `namespace` in the object's metadata unless it has one, as the API
-/// server does with the request's namespace.
-fn default_namespace(object: &mut Value, namespace: &str) {
-    let Some(fields) = object.as_object_mut() else {
-        return;
-    };
-    let metadata = fields.entry("metadata").or_insert_with(|| json!({}));
-    if let Some(metadata) = metadata.as_object_mut() {
-        metadata
-            .entry("namespace")
-            .or_insert_with(|| namespace.into());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,20 +211,5 @@ mod tests {
             assert!(parse(args).is_err(), "{args:?}");
         }
         assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
-    }
-
-    #[test]
-    fn defaults_only_missing_namespaces() {
-        let mut without = json!({"kind": "Deployment", "metadata": {"name": "d"}});
-        default_namespace(&mut without, "default");
-        assert_eq!(without["metadata"]["namespace"], "default");
-
-        let mut with = json!({"kind": "Deployment", "metadata": {"name": "d", "namespace": "x"}});
-        default_namespace(&mut with, "default");
-        assert_eq!(with["metadata"]["namespace"], "x");
-
-        let mut bare = json!({"kind": "Pod"});
-        default_namespace(&mut bare, "ns");
-        assert_eq!(bare["metadata"]["namespace"], "ns");
     }
 }

@@ -4,9 +4,9 @@ use std::fmt::{self, Write as _};
 
 use serde_json::{json, Value};
 
-use crate::admission::str_at;
 use crate::verdict::{Outcome, Verdict};
 use crate::HarnessError;
+use cluster_sim::str_at;
 
 /// One object and what the policy made of it.
 #[derive(Debug)]

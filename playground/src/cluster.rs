@@ -1,24 +1,21 @@
-//! The cluster the page's lookups see: the Namespaces, PodDisruptionBudgets
-//! and Nodes of the manifest and of the "namespaces in the cluster" box.
+//! The cluster the page's lookups see: the objects of the manifest and of
+//! the "namespaces in the cluster" box, in cluster-sim's store.
 //!
-//! Answers as policy-harness's fake cluster answers the Kubewarden module:
-//! later objects replace earlier ones of the same kind, namespace and name;
-//! lists come ordered by namespace, then name; answers are pruned to the
-//! fields the module asks for, then decoded as the module decodes them.
+//! The lookups are the Kubewarden module's (`src/host.rs`): the same
+//! requests, field masks included, answered by the same store that answers
+//! the module in policy-harness, then decoded as the module decodes them.
+//! Decoding the pruned object, not the whole one, keeps a malformed field
+//! the rules never read from failing a lookup here but not there.
 
-use std::collections::BTreeMap;
-
+use cluster_sim::cluster::{
+    GetResourceRequest, ListAllResourcesRequest, ListResourcesByNamespaceRequest,
+};
+use cluster_sim::{Cluster, HostCallError};
 use linkerd_ha_policy::admission::ClusterLookup;
-use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
+use linkerd_ha_policy::objects::{NamespaceObject, Node, ObjectList, PodDisruptionBudget};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::manifest::str_at;
-
-/// The fields the module's host lookups ask the policy server to keep
-/// (`src/host.rs`): decoding the pruned object, not the whole one, keeps a
-/// malformed field the rules never read from failing a lookup here but not
-/// there.
 const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "metadata.annotations", "metadata.labels"];
 const BUDGET_FIELDS: &[&str] = &[
     "metadata.name",
@@ -28,124 +25,86 @@ const BUDGET_FIELDS: &[&str] = &[
 ];
 const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable", "spec.taints"];
 
+/// Later objects replace earlier ones of the same kind, namespace and name;
+/// lists come ordered by namespace, then name.
 #[derive(Debug, Clone, Default)]
 pub struct PlaygroundCluster {
-    namespaces: BTreeMap<String, Value>,
-    /// Keyed by (namespace, name): the order lists are answered in.
-    budgets: BTreeMap<(String, String), Value>,
-    nodes: BTreeMap<String, Value>,
+    store: Cluster,
 }
 
 impl PlaygroundCluster {
-    /// Files `object` if it is of a kind the lookups serve; other kinds, and
-    /// objects without a name (or a namespaced one without a namespace), are
-    /// not stored, as in the harness.
+    /// Stores `object`; objects without a kind or a name (or a namespaced
+    /// one without a namespace) are not stored.
     pub fn insert(&mut self, object: &Value) {
-        let Some(name) = str_at(object, &["metadata", "name"]) else {
-            return;
-        };
-        match str_at(object, &["kind"]) {
-            Some("Namespace") => {
-                self.namespaces.insert(name.to_owned(), object.clone());
-            }
-            Some("Node") => {
-                self.nodes.insert(name.to_owned(), object.clone());
-            }
-            Some("PodDisruptionBudget") => {
-                if let Some(namespace) = str_at(object, &["metadata", "namespace"]) {
-                    let key = (namespace.to_owned(), name.to_owned());
-                    self.budgets.insert(key, object.clone());
-                }
-            }
-            _ => {}
-        }
+        self.store.insert(object.clone());
     }
 
     /// The names of the namespaces known, for the page to show.
     pub fn namespace_names(&self) -> Vec<String> {
-        self.namespaces.keys().cloned().collect()
+        self.store
+            .list("Namespace", None)
+            .filter_map(|namespace| cluster_sim::str_at(namespace, &["metadata", "name"]))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
 impl ClusterLookup for PlaygroundCluster {
     fn namespace(&self, name: &str) -> Result<NamespaceObject, String> {
-        let object = self.namespaces.get(name).ok_or_else(|| {
-            format!(
-                "namespaces {name:?} not found: it is neither in the manifest nor in the cluster box"
-            )
-        })?;
-        decode("get_resource", prune(object, NAMESPACE_FIELDS))
+        let answer = self.store.get_resource(&GetResourceRequest {
+            api_version: "v1".to_owned(),
+            kind: "Namespace".to_owned(),
+            name: name.to_owned(),
+            namespace: None,
+            disable_cache: false,
+            field_masks: fields(NAMESPACE_FIELDS),
+        });
+        decode("get_resource", answer)
     }
 
     fn disruption_budgets(&self, namespace: &str) -> Result<Vec<PodDisruptionBudget>, String> {
-        self.budgets
-            .iter()
-            .filter(|((budget_namespace, _), _)| budget_namespace == namespace)
-            .map(|(_, budget)| decode("list_resources_by_namespace", prune(budget, BUDGET_FIELDS)))
-            .collect()
+        let answer = self
+            .store
+            .list_resources_by_namespace(&ListResourcesByNamespaceRequest {
+                api_version: "policy/v1".to_owned(),
+                kind: "PodDisruptionBudget".to_owned(),
+                namespace: namespace.to_owned(),
+                label_selector: None,
+                field_selector: None,
+                field_masks: fields(BUDGET_FIELDS),
+            });
+        decode::<ObjectList<_>>("list_resources_by_namespace", answer).map(|list| list.items)
     }
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
-        self.nodes
-            .values()
-            .map(|node| decode("list_resources_all", prune(node, NODE_FIELDS)))
-            .collect()
+        let answer = self.store.list_resources_all(&ListAllResourcesRequest {
+            api_version: "v1".to_owned(),
+            kind: "Node".to_owned(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: fields(NODE_FIELDS),
+        });
+        decode::<ObjectList<_>>("list_resources_all", answer).map(|list| list.items)
     }
 }
 
-fn decode<T: DeserializeOwned>(operation: &str, value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| format!("cannot read the {operation} answer: {e}"))
+fn fields(paths: &[&str]) -> Option<Vec<String>> {
+    Some(paths.iter().map(|path| (*path).to_owned()).collect())
 }
 
-/// Keeps only the dotted `paths` of `object` (and its `apiVersion` and
-/// `kind`), like the policy server's field masks. Lists on the way are
-/// pruned item by item; a path deeper than the data keeps nothing.
-fn prune(object: &Value, paths: &[&str]) -> Value {
-    let mut tree = MaskTree::default();
-    for path in paths.iter().chain(&["apiVersion", "kind"]) {
-        tree.insert(path.split('.'));
-    }
-    tree.prune(object)
-        .unwrap_or_else(|| Value::Object(Map::new()))
-}
-
-#[derive(Debug, Default)]
-struct MaskTree {
-    whole: bool,
-    children: BTreeMap<String, MaskTree>,
-}
-
-impl MaskTree {
-    fn insert<'a>(&mut self, mut path: impl Iterator<Item = &'a str>) {
-        match path.next() {
-            None => self.whole = true,
-            Some(step) => self
-                .children
-                .entry(step.to_owned())
-                .or_default()
-                .insert(path),
+/// The answer decoded as the module decodes it; a missing object's error
+/// says where to add it.
+fn decode<T: DeserializeOwned>(
+    operation: &str,
+    answer: Result<Value, HostCallError>,
+) -> Result<T, String> {
+    let answer = answer.map_err(|error| match error {
+        HostCallError::NotFound { .. } => {
+            format!("{error}: it is neither in the manifest nor in the cluster box")
         }
-    }
-
-    fn prune(&self, value: &Value) -> Option<Value> {
-        if self.whole {
-            return Some(value.clone());
-        }
-        match value {
-            Value::Object(fields) => Some(Value::Object(
-                self.children
-                    .iter()
-                    .filter_map(|(key, subtree)| {
-                        Some((key.clone(), subtree.prune(fields.get(key)?)?))
-                    })
-                    .collect(),
-            )),
-            Value::Array(items) => Some(Value::Array(
-                items.iter().filter_map(|item| self.prune(item)).collect(),
-            )),
-            _ => None,
-        }
-    }
+        other => format!("{operation} failed: {other}"),
+    })?;
+    serde_json::from_value(answer).map_err(|e| format!("cannot read the {operation} answer: {e}"))
 }
 
 #[cfg(test)]
@@ -212,15 +171,12 @@ mod tests {
     #[test]
     fn fields_the_lookup_does_not_ask_for_cannot_fail_it() {
         // Labels must be strings; the module never asks for them.
-        let cluster = cluster(&[json!({"kind": "Namespace",
-            "metadata": {"name": "shop", "labels": {"bad": 1}}})]);
+        let cluster = cluster(&[
+            json!({"kind": "Namespace", "metadata": {"name": "shop", "labels": {"bad": 1}}}),
+            json!({"kind": "Node", "metadata": {"name": "n", "labels": {"bad": 1}}, "spec": {"unschedulable": true, "taints": 1}}),
+        ]);
         assert!(cluster.namespace("shop").is_ok());
-        assert_eq!(
-            prune(
-                &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "uid": "x"}, "spec": [{"unschedulable": true, "x": 1}]}),
-                NODE_FIELDS
-            ),
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "spec": [{"unschedulable": true}]})
-        );
+        let nodes = cluster.nodes().expect("list");
+        assert!(nodes[0].spec.unschedulable);
     }
 }

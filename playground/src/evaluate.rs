@@ -7,8 +7,10 @@ use linkerd_ha_policy::settings::Settings;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use cluster_sim::{admission_request, str_at, ManifestObject};
+
 use crate::cluster::PlaygroundCluster;
-use crate::manifest::{self, create_request, str_at, ManifestError, ManifestObject, Source};
+use crate::manifest::{self, ManifestError, Source};
 
 /// The namespace of namespaced objects that name none, as with
 /// `kubectl apply` in the default context (and the harness CLI's default).
@@ -209,7 +211,7 @@ fn judge(
     cluster: &PlaygroundCluster,
 ) -> Result<ObjectReport, PlaygroundError> {
     let original = &object.object;
-    let payload = json!({"request": create_request(original), "settings": settings});
+    let payload = json!({"request": admission_request(original, "CREATE"), "settings": settings});
     let payload =
         serde_json::to_vec(&payload).map_err(|e| PlaygroundError::Encode(e.to_string()))?;
     let Response {

@@ -9,8 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use policy_harness::admission::is_namespaced_kind;
-use policy_harness::manifests::load_yaml_file;
+use policy_harness::manifests::load_file_objects;
 use policy_harness::{admission_request, Cluster, PolicyModule};
 use policy_playground::{Finding, ObjectReport, Outcome, DEFAULT_NAMESPACE};
 use serde_json::{json, Value};
@@ -107,21 +106,11 @@ struct Judgement {
 
 /// Runs the Kubewarden module over `file` like `policy-harness evaluate`.
 fn module_judgements(file: &Path, profiles: &[Value]) -> Vec<Vec<Judgement>> {
-    let mut objects = load_yaml_file(file).unwrap_or_else(|e| panic!("{e}"));
-    for object in &mut objects {
-        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-        if is_namespaced_kind(&kind) {
-            if let Some(metadata) = object
-                .as_object_mut()
-                .map(|fields| fields.entry("metadata").or_insert_with(|| json!({})))
-                .and_then(Value::as_object_mut)
-            {
-                metadata
-                    .entry("namespace")
-                    .or_insert_with(|| DEFAULT_NAMESPACE.into());
-            }
-        }
-    }
+    let objects: Vec<Value> = load_file_objects(file, DEFAULT_NAMESPACE)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|loaded| loaded.object)
+        .collect();
     let module = PolicyModule::load(&module_path(), Cluster::from_objects(objects.clone()))
         .unwrap_or_else(|e| {
             panic!(

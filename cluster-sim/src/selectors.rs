@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::admission::str_at;
+use crate::str_at;
 
 /// A parsed label selector in the API server's string syntax
 /// (`app=web,tier!=db,env in (prod,staging),!canary,release`).

@@ -1,17 +1,20 @@
-//! An in-memory fake cluster answering the host calls a policy makes through
-//! Kubewarden's `kubewarden`/`kubernetes` capability, the way policy-server
-//! answers them from the API server.
+//! An in-memory cluster: a store of objects of any kind, answering the host
+//! calls a policy makes through Kubewarden's `kubewarden`/`kubernetes`
+//! capability the way policy-server answers them from the API server.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::admission::str_at;
+use crate::admission::is_namespaced_kind;
 use crate::selectors::{apply_field_masks, labels_of, FieldSelector, LabelSelector};
+use crate::str_at;
 
-/// The kinds of object the fake cluster holds and serves.
+/// The kinds the fake API server serves to host calls. The store holds
+/// objects of every kind; lookups of other kinds are refused as unknown
+/// resources, as policy-server's RBAC-limited view would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectKind {
     Namespace,
@@ -111,14 +114,15 @@ pub enum HostCallError {
     Forbidden(String),
 }
 
-/// A fake cluster: Namespaces, PodDisruptionBudgets and Nodes, a failure
-/// switch per kind, and a record of the host calls received.
+/// A fake cluster: objects of any kind, a failure switch per served kind,
+/// and a record of the host calls received.
 ///
 /// Clones share the record of host calls (so a test keeps a handle on what a
-/// [`crate::PolicyModule`] owning a clone received) but not the objects.
+/// policy host owning a clone received) but not the objects.
 #[derive(Debug, Clone, Default)]
 pub struct Cluster {
-    objects: BTreeMap<ObjectKind, BTreeMap<ObjectKey, Value>>,
+    /// By `kind` (without the API group), then namespace and name.
+    objects: BTreeMap<String, BTreeMap<ObjectKey, Value>>,
     failing: BTreeSet<ObjectKind>,
     record: Arc<Mutex<Record>>,
 }
@@ -131,6 +135,19 @@ struct ObjectKey {
     name: String,
 }
 
+impl ObjectKey {
+    fn new(kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            namespace: if is_namespaced_kind(kind) {
+                namespace.unwrap_or_default().to_owned()
+            } else {
+                String::new()
+            },
+            name: name.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Record {
     calls: Vec<HostCall>,
@@ -141,7 +158,7 @@ struct Record {
 const POLICY_SERVER_USER: &str = "system:serviceaccount:kubewarden:policy-server-default";
 
 impl Cluster {
-    /// A cluster holding the objects of the kinds it serves among `objects`.
+    /// A cluster holding `objects` (see [`Self::insert`]).
     pub fn from_objects(objects: impl IntoIterator<Item = Value>) -> Self {
         objects.into_iter().fold(Self::default(), Self::with_object)
     }
@@ -152,36 +169,97 @@ impl Cluster {
         self
     }
 
-    /// Files `object` by its `kind`, replacing an object of the same kind,
-    /// namespace and name. Returns whether it was filed: objects of other
-    /// kinds, without a name, or namespaced without a namespace are ignored.
+    /// Stores `object` under its `kind`, namespace and name, replacing the
+    /// object stored there, as an apply does. Returns whether it was stored:
+    /// objects without a `kind` or a name, or namespaced without a namespace,
+    /// are not.
     ///
-    /// The stored copy's `apiVersion` is set to the one served (see
-    /// [`ObjectKind::api_version`]), as the API server converts on read.
-    pub fn insert(&mut self, mut object: Value) -> bool {
-        let Some(kind) = str_at(&object, &["kind"]).and_then(ObjectKind::from_kind) else {
-            return false;
+    /// The stored copy of a kind the fake API server serves gets the
+    /// `apiVersion` it is served at (see [`ObjectKind::api_version`]), as
+    /// the API server converts on read.
+    pub fn insert(&mut self, object: Value) -> bool {
+        self.replace(object).is_ok()
+    }
+
+    /// [`Self::insert`], answering the object it replaced (`Ok(None)`: it is
+    /// new), or giving `object` back when it cannot be stored.
+    pub fn replace(&mut self, mut object: Value) -> Result<Option<Value>, Value> {
+        let (Some(kind), Some(name)) = (
+            str_at(&object, &["kind"]),
+            str_at(&object, &["metadata", "name"]),
+        ) else {
+            return Err(object);
         };
-        let Some(name) = str_at(&object, &["metadata", "name"]) else {
-            return false;
-        };
-        let namespace = if kind.is_namespaced() {
-            match str_at(&object, &["metadata", "namespace"]) {
-                Some(namespace) => namespace,
-                None => return false,
-            }
-        } else {
-            ""
-        };
-        let key = ObjectKey {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        };
-        if let Some(fields) = object.as_object_mut() {
-            fields.insert("apiVersion".into(), kind.api_version().into());
+        let namespace = str_at(&object, &["metadata", "namespace"]);
+        if is_namespaced_kind(kind) && namespace.is_none() {
+            return Err(object);
         }
-        self.objects.entry(kind).or_default().insert(key, object);
-        true
+        let key = ObjectKey::new(kind, namespace, name);
+        let kind = kind.to_owned();
+        if let (Some(served), Some(fields)) = (ObjectKind::from_kind(&kind), object.as_object_mut())
+        {
+            fields.insert("apiVersion".into(), served.api_version().into());
+        }
+        Ok(self.objects.entry(kind).or_default().insert(key, object))
+    }
+
+    /// Removes the object of `kind` named `name` (in `namespace`, for
+    /// namespaced kinds), answering it.
+    pub fn remove(&mut self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.objects
+            .get_mut(kind)?
+            .remove(&ObjectKey::new(kind, namespace, name))
+    }
+
+    /// The object of `kind` named `name` (in `namespace`, for namespaced
+    /// kinds; ignored for cluster-scoped ones).
+    pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects
+            .get(kind)?
+            .get(&ObjectKey::new(kind, namespace, name))
+    }
+
+    /// The objects of `kind` (in `namespace`, or in every namespace when
+    /// `None`), ordered by namespace then name.
+    pub fn list<'a>(
+        &'a self,
+        kind: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .get(kind)
+            .into_iter()
+            .flat_map(BTreeMap::iter)
+            .filter(move |(key, _)| namespace.is_none_or(|namespace| key.namespace == namespace))
+            .map(|(_, object)| object)
+    }
+
+    /// [`Self::list`], keeping the objects whose labels `selector` selects.
+    pub fn select<'a>(
+        &'a self,
+        kind: &str,
+        namespace: Option<&'a str>,
+        selector: &'a LabelSelector,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.list(kind, namespace)
+            .filter(move |object| selector.matches(&labels_of(object)))
+    }
+
+    /// The kinds of which objects are stored.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.objects
+            .iter()
+            .filter(|(_, objects)| !objects.is_empty())
+            .map(|(kind, _)| kind.as_str())
+    }
+
+    /// How many objects are stored, of every kind.
+    pub fn len(&self) -> usize {
+        self.objects.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Makes every host call about `kind` fail, as when policy-server lacks
@@ -197,27 +275,6 @@ impl Cluster {
         } else {
             self.failing.remove(&kind);
         }
-    }
-
-    /// The object of `kind` named `name` (in `namespace`, for namespaced kinds).
-    pub fn get(&self, kind: ObjectKind, namespace: Option<&str>, name: &str) -> Option<&Value> {
-        let key = ObjectKey {
-            namespace: if kind.is_namespaced() {
-                namespace.unwrap_or_default().to_owned()
-            } else {
-                String::new()
-            },
-            name: name.to_owned(),
-        };
-        self.objects.get(&kind)?.get(&key)
-    }
-
-    /// All objects of `kind`, ordered by namespace then name.
-    pub fn objects(&self, kind: ObjectKind) -> impl Iterator<Item = &Value> {
-        self.objects
-            .get(&kind)
-            .into_iter()
-            .flat_map(BTreeMap::values)
     }
 
     /// The host calls received so far, oldest first (log calls excluded, see
@@ -274,13 +331,13 @@ impl Cluster {
 
         let answer = match (binding, namespace, operation) {
             ("kubewarden", "kubernetes", "get_resource") => {
-                self.get_resource(parse_request(operation, payload)?)?
+                self.get_resource(&parse_request(operation, payload)?)?
             }
             ("kubewarden", "kubernetes", "list_resources_by_namespace") => {
-                self.list_by_namespace(parse_request(operation, payload)?)?
+                self.list_resources_by_namespace(&parse_request(operation, payload)?)?
             }
             ("kubewarden", "kubernetes", "list_resources_all") => {
-                self.list_all(parse_request(operation, payload)?)?
+                self.list_resources_all(&parse_request(operation, payload)?)?
             }
             _ => {
                 return Err(HostCallError::Unsupported {
@@ -296,7 +353,9 @@ impl Cluster {
         })
     }
 
-    fn get_resource(&self, request: GetResourceRequest) -> Result<Value, HostCallError> {
+    /// The answer to `get_resource`, as [`Self::host_call`] gives it
+    /// (without recording the call): the object, pruned to the field masks.
+    pub fn get_resource(&self, request: &GetResourceRequest) -> Result<Value, HostCallError> {
         const OPERATION: &str = "get_resource";
         let kind = served_kind(&request.api_version, &request.kind)?;
         let namespace = match (kind.is_namespaced(), request.namespace.as_deref()) {
@@ -319,16 +378,21 @@ impl Cluster {
             }
         };
         self.check_allowed(kind, "get", Some(&request.name), namespace)?;
-        let object =
-            self.get(kind, namespace, &request.name)
-                .ok_or_else(|| HostCallError::NotFound {
-                    resource: kind.qualified_resource(),
-                    name: request.name.clone(),
-                })?;
-        Ok(apply_field_masks(object, &masks(request.field_masks)))
+        let object = self
+            .get(kind.kind(), namespace, &request.name)
+            .ok_or_else(|| HostCallError::NotFound {
+                resource: kind.qualified_resource(),
+                name: request.name.clone(),
+            })?;
+        Ok(apply_field_masks(object, masks(&request.field_masks)))
     }
 
-    fn list_by_namespace(&self, request: ListByNamespaceRequest) -> Result<Value, HostCallError> {
+    /// The answer to `list_resources_by_namespace` (without recording the
+    /// call): a typed list of the kind's objects in the namespace.
+    pub fn list_resources_by_namespace(
+        &self,
+        request: &ListResourcesByNamespaceRequest,
+    ) -> Result<Value, HostCallError> {
         let kind = served_kind(&request.api_version, &request.kind)?;
         if !kind.is_namespaced() {
             return Err(bad_request(
@@ -343,13 +407,17 @@ impl Cluster {
             request.field_selector.as_deref(),
         )?;
         let items = self
-            .objects(kind)
-            .filter(|object| str_at(object, &["metadata", "namespace"]) == Some(&request.namespace))
+            .list(kind.kind(), Some(&request.namespace))
             .filter(|object| filter.matches(object));
-        Ok(list_answer(kind, items, &masks(request.field_masks)))
+        Ok(list_answer(kind, items, masks(&request.field_masks)))
     }
 
-    fn list_all(&self, request: ListAllRequest) -> Result<Value, HostCallError> {
+    /// The answer to `list_resources_all` (without recording the call): a
+    /// typed list of the kind's objects in every namespace.
+    pub fn list_resources_all(
+        &self,
+        request: &ListAllResourcesRequest,
+    ) -> Result<Value, HostCallError> {
         let kind = served_kind(&request.api_version, &request.kind)?;
         self.check_allowed(kind, "list", None, None)?;
         let filter = ListFilter::new(
@@ -357,8 +425,10 @@ impl Cluster {
             request.label_selector.as_deref(),
             request.field_selector.as_deref(),
         )?;
-        let items = self.objects(kind).filter(|object| filter.matches(object));
-        Ok(list_answer(kind, items, &masks(request.field_masks)))
+        let items = self
+            .list(kind.kind(), None)
+            .filter(|object| filter.matches(object));
+        Ok(list_answer(kind, items, masks(&request.field_masks)))
     }
 
     /// Fails like an RBAC denial when the failure switch for `kind` is on.
@@ -388,36 +458,38 @@ impl Cluster {
     }
 }
 
-/// The request bodies of the Kubewarden SDK (`kubewarden_policy_sdk::host_capabilities::kubernetes`).
-#[derive(Debug, Deserialize)]
-struct GetResourceRequest {
-    api_version: String,
-    kind: String,
-    name: String,
-    namespace: Option<String>,
+/// The request body of `get_resource`, as the Kubewarden SDK
+/// (`kubewarden_policy_sdk::host_capabilities::kubernetes`) encodes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetResourceRequest {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
     /// The fake cluster has no cache, so this changes nothing.
-    #[allow(dead_code, reason = "part of the wire format, meaningless here")]
-    disable_cache: bool,
-    field_masks: Option<Vec<String>>,
+    pub disable_cache: bool,
+    pub field_masks: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ListByNamespaceRequest {
-    api_version: String,
-    kind: String,
-    namespace: String,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
-    field_masks: Option<Vec<String>>,
+/// The request body of `list_resources_by_namespace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResourcesByNamespaceRequest {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub field_masks: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ListAllRequest {
-    api_version: String,
-    kind: String,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
-    field_masks: Option<Vec<String>>,
+/// The request body of `list_resources_all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListAllResourcesRequest {
+    pub api_version: String,
+    pub kind: String,
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub field_masks: Option<Vec<String>>,
 }
 
 fn parse_request<T: for<'de> Deserialize<'de>>(
@@ -444,8 +516,8 @@ fn served_kind(api_version: &str, kind: &str) -> Result<ObjectKind, HostCallErro
         })
 }
 
-fn masks(field_masks: Option<Vec<String>>) -> Vec<String> {
-    field_masks.unwrap_or_default()
+fn masks(field_masks: &Option<Vec<String>>) -> &[String] {
+    field_masks.as_deref().unwrap_or_default()
 }
 
 fn lossy_string(payload: &[u8]) -> Value {
@@ -496,6 +568,7 @@ fn list_answer<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
 
     fn namespace(name: &str, labels: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
@@ -579,18 +652,94 @@ mod tests {
     }
 
     #[test]
-    fn files_objects_by_kind_and_ignores_the_rest() {
+    fn stores_objects_of_every_kind() {
         let cluster = cluster();
-        assert_eq!(cluster.objects(ObjectKind::Namespace).count(), 2);
-        assert_eq!(cluster.objects(ObjectKind::PodDisruptionBudget).count(), 3);
-        assert_eq!(cluster.objects(ObjectKind::Node).count(), 2);
+        assert_eq!(cluster.list("Namespace", None).count(), 2);
+        assert_eq!(cluster.list("PodDisruptionBudget", None).count(), 3);
+        assert_eq!(cluster.list("Node", None).count(), 2);
+        assert_eq!(
+            cluster
+                .get("Deployment", Some("linkerd"), "d")
+                .and_then(|d| str_at(d, &["kind"])),
+            Some("Deployment")
+        );
+        assert_eq!(
+            cluster.kinds().collect::<Vec<_>>(),
+            ["Deployment", "Namespace", "Node", "PodDisruptionBudget"]
+        );
+        assert_eq!(cluster.len(), 8);
+    }
 
+    #[rstest]
+    #[case::namespaced_without_namespace(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"}}))]
+    #[case::without_name(json!({"kind": "Namespace", "metadata": {}}))]
+    #[case::without_kind(json!({"metadata": {"name": "n"}}))]
+    #[case::not_an_object(json!("not an object"))]
+    fn objects_without_an_address_are_not_stored(#[case] object: Value) {
         let mut cluster = Cluster::default();
-        let no_namespace = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"}});
-        assert!(!cluster.insert(no_namespace));
-        assert!(!cluster.insert(json!({"kind": "Namespace", "metadata": {}})));
-        assert!(!cluster.insert(json!("not an object")));
-        assert!(cluster.insert(node("n")));
+        assert!(!cluster.insert(object.clone()));
+        assert_eq!(cluster.replace(object.clone()), Err(object));
+        assert!(cluster.is_empty());
+    }
+
+    #[test]
+    fn replace_answers_the_previous_object_and_remove_takes_it_out() {
+        let mut cluster = Cluster::default();
+        let first = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 1}});
+        let mut second = first.clone();
+        second["spec"]["replicas"] = json!(3);
+        assert_eq!(cluster.replace(first.clone()), Ok(None));
+        assert_eq!(cluster.replace(second.clone()), Ok(Some(first)));
+        assert_eq!(
+            cluster.get("Deployment", Some("shop"), "web"),
+            Some(&second)
+        );
+        assert_eq!(cluster.get("Deployment", Some("other"), "web"), None);
+        assert_eq!(
+            cluster.remove("Deployment", Some("shop"), "web"),
+            Some(second)
+        );
+        assert!(cluster.is_empty());
+        assert_eq!(cluster.remove("Deployment", Some("shop"), "web"), None);
+    }
+
+    #[test]
+    fn cluster_scoped_objects_ignore_a_stray_namespace() {
+        let cluster = Cluster::default().with_object(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "namespace": "stray"}}),
+        );
+        assert!(cluster.get("Node", None, "n").is_some());
+        assert!(cluster.get("Node", Some("anything"), "n").is_some());
+    }
+
+    #[test]
+    fn lists_by_namespace_and_selects_by_labels() {
+        let cluster = cluster();
+        let names = |objects: Vec<&Value>| -> Vec<String> {
+            objects
+                .into_iter()
+                .filter_map(|o| str_at(o, &["metadata", "name"]).map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(
+            names(
+                cluster
+                    .list("PodDisruptionBudget", Some("linkerd"))
+                    .collect()
+            ),
+            ["linkerd-destination", "linkerd-identity"]
+        );
+        let identity = LabelSelector::parse("app=identity").expect("selector");
+        assert_eq!(
+            names(
+                cluster
+                    .select("PodDisruptionBudget", None, &identity)
+                    .collect()
+            ),
+            ["linkerd-identity"]
+        );
+        assert_eq!(cluster.list("ReplicaSet", None).count(), 0);
     }
 
     #[test]

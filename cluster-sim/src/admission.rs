@@ -3,6 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::str_at;
+
 /// The uid of every request built here. Fixed so test output is reproducible;
 /// it is the example uid from the Kubernetes admission webhook documentation.
 pub const REQUEST_UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
@@ -171,16 +173,10 @@ impl<'a> AdmissionRequestBuilder<'a> {
     }
 }
 
-/// The string at `path` in `value`, if every step exists and the leaf is a string.
-pub(crate) fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
-    path.iter()
-        .try_fold(value, |node, key| node.get(key))
-        .and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
 
     fn deployment() -> Value {
         json!({
@@ -261,27 +257,22 @@ mod tests {
         assert_eq!(request["dryRun"], true);
     }
 
-    #[test]
-    fn cluster_scoped_kinds_have_no_namespace() {
-        for (api_version, kind) in [
-            ("v1", "Namespace"),
-            ("v1", "Node"),
-            (
-                "admissionregistration.k8s.io/v1",
-                "MutatingWebhookConfiguration",
-            ),
-            ("rbac.authorization.k8s.io/v1", "ClusterRole"),
-        ] {
-            // A stray namespace in the manifest is ignored by the API server.
-            let object = json!({
-                "apiVersion": api_version,
-                "kind": kind,
-                "metadata": {"name": "x", "namespace": "stray"},
-            });
-            let request = admission_request(&object, "CREATE");
-            assert!(request.get("namespace").is_none(), "{kind}");
-            assert_eq!(request["name"], "x");
-        }
+    #[rstest]
+    #[case::namespace("v1", "Namespace")]
+    #[case::node("v1", "Node")]
+    #[case::mutating_webhook("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")]
+    #[case::cluster_role("rbac.authorization.k8s.io/v1", "ClusterRole")]
+    fn cluster_scoped_kinds_have_no_namespace(#[case] api_version: &str, #[case] kind: &str) {
+        // A stray namespace in the manifest is ignored by the API server.
+        let object = json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "stray"},
+        });
+        let request = admission_request(&object, "CREATE");
+        assert!(request.get("namespace").is_none());
+        assert_eq!(request["name"], "x");
+        assert!(!is_namespaced_kind(kind));
     }
 
     #[test]
@@ -296,32 +287,26 @@ mod tests {
         assert_eq!(request["namespace"], "ns");
     }
 
-    #[test]
-    fn resource_names() {
-        for (kind, resource) in [
-            ("Pod", "pods"),
-            ("Deployment", "deployments"),
-            ("ReplicaSet", "replicasets"),
-            ("StatefulSet", "statefulsets"),
-            ("DaemonSet", "daemonsets"),
-            ("ReplicationController", "replicationcontrollers"),
-            ("Job", "jobs"),
-            ("CronJob", "cronjobs"),
-            ("Namespace", "namespaces"),
-            ("PodDisruptionBudget", "poddisruptionbudgets"),
-            (
-                "MutatingWebhookConfiguration",
-                "mutatingwebhookconfigurations",
-            ),
-            ("Prometheus", "prometheuses"),
-            ("Node", "nodes"),
-            ("NetworkPolicy", "networkpolicies"),
-            ("Ingress", "ingresses"),
-            ("Endpoints", "endpoints"),
-            ("Widget", "widgets"),
-        ] {
-            assert_eq!(resource_for_kind(kind), resource, "{kind}");
-        }
+    #[rstest]
+    #[case::pod("Pod", "pods")]
+    #[case::deployment("Deployment", "deployments")]
+    #[case::replica_set("ReplicaSet", "replicasets")]
+    #[case::stateful_set("StatefulSet", "statefulsets")]
+    #[case::daemon_set("DaemonSet", "daemonsets")]
+    #[case::replication_controller("ReplicationController", "replicationcontrollers")]
+    #[case::job("Job", "jobs")]
+    #[case::cron_job("CronJob", "cronjobs")]
+    #[case::namespace("Namespace", "namespaces")]
+    #[case::budget("PodDisruptionBudget", "poddisruptionbudgets")]
+    #[case::webhook("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")]
+    #[case::ending_in_s("Prometheus", "prometheuses")]
+    #[case::node("Node", "nodes")]
+    #[case::ending_in_y("NetworkPolicy", "networkpolicies")]
+    #[case::ingress("Ingress", "ingresses")]
+    #[case::irregular("Endpoints", "endpoints")]
+    #[case::unknown_kind("Widget", "widgets")]
+    fn resource_names(#[case] kind: &str, #[case] resource: &str) {
+        assert_eq!(resource_for_kind(kind), resource);
     }
 
     #[test]
