@@ -211,9 +211,9 @@ mod tests {
 
     #[test]
     fn fields_the_lookup_does_not_ask_for_cannot_fail_it() {
-        // Labels must be strings; the module never asks for them.
+        // A uid must be a string; the module never asks for it.
         let cluster = cluster(&[json!({"kind": "Namespace",
-            "metadata": {"name": "shop", "labels": {"bad": 1}}})]);
+            "metadata": {"name": "shop", "uid": {"bad": 1}}})]);
         assert!(cluster.namespace("shop").is_ok());
         assert_eq!(
             prune(
