@@ -229,6 +229,9 @@ impl Rollout {
             return None;
         }
         let replicas = replicas(workload);
+        if replicas < 1 {
+            return None;
+        }
         let max_unavailable = workload
             .strategy
             .max_unavailable(u32::try_from(replicas.max(0)).unwrap_or(u32::MAX))?;
