@@ -569,7 +569,7 @@ mod tests {
             "systemNamespaces": ["kube-system", "kube-public"],
             "safeToEvict": {"annotation": "safe-to-evict-local-volumes", "autoscalerSkipsLocalStorage": false},
             "proxyResources": {"cpuRequest": "0.2", "memoryRequest": "64Mi"},
-            "controlPlane": {"namespace": "linkerd", "components": ["destination"], "replicas": 2,
+            "controlPlane": {"namespace": "linkerd", "components": ["destination"], "replicas": 2, "minReplicas": 1,
                              "requests": {"cpu": "100m", "memory": "10Mi"}, "resourceContainers": "all"},
             "injectorWebhook": {"name": "x", "failurePolicy": "Ignore"},
             "prometheus": {"namespaces": ["linkerd-viz"], "require": "both", "meshedPods": 40}
@@ -588,6 +588,7 @@ mod tests {
             settings.control_plane.resource_containers,
             ResourceContainers::All
         );
+        assert_eq!(settings.control_plane.min_replicas(), 1);
     }
 
     #[rstest]

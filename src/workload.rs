@@ -95,8 +95,9 @@ pub struct Workload {
     pub meta: ObjectMeta,
     /// `spec.replicas`, where the kind has it and the object sets it.
     pub replicas: Option<i64>,
-    /// A Deployment's `spec.strategy` (empty for other kinds).
-    pub strategy: DeploymentStrategy,
+    /// A Deployment's `spec.strategy` (empty for other kinds); boxed, as
+    /// few objects need it and every Subject pays for the largest variant.
+    pub strategy: Box<DeploymentStrategy>,
     pub template: PodTemplate,
 }
 
@@ -141,7 +142,7 @@ impl Workload {
                 kind,
                 meta: pod.metadata.clone(),
                 replicas: None,
-                strategy: DeploymentStrategy::default(),
+                strategy: Box::default(),
                 template: pod,
             });
         }
@@ -156,9 +157,9 @@ impl Workload {
             meta: object.metadata,
             replicas: object.spec.replicas.filter(|_| kind.has_replicas()),
             strategy: if kind == WorkloadKind::Deployment {
-                object.spec.strategy
+                Box::new(object.spec.strategy)
             } else {
-                DeploymentStrategy::default()
+                Box::default()
             },
             template,
         })

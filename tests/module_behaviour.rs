@@ -725,3 +725,34 @@ fn merge(target: &mut Value, patch: &Value) {
         (target, patch) => *target = patch.clone(),
     }
 }
+
+/// A proxy limit with no request becomes the request: no request annotation
+/// is added that would lower it or exceed the limit.
+#[rstest]
+#[case::cpu_limit(json!({"config.linkerd.io/proxy-cpu-limit": "50m"}), vec![("config.linkerd.io~1proxy-memory-request", "20Mi")])]
+#[case::both_limits(json!({"config.linkerd.io/proxy-cpu-limit": "1", "config.linkerd.io/proxy-memory-limit": "250Mi"}), vec![])]
+#[case::no_limits(json!({}), vec![("config.linkerd.io~1proxy-cpu-request", "100m"), ("config.linkerd.io~1proxy-memory-request", "20Mi")])]
+fn proxy_limit_annotations_are_never_undercut(
+    #[case] annotations: Value,
+    #[case] added: Vec<(&str, &str)>,
+) {
+    let module = load(shop_cluster());
+    let settings = json!({"rules": {"proxyResources": "mutate", "safeToEvict": "off"}});
+    let object = pod("meshed", annotations, app());
+    let verdict = create(&module, &object, &settings);
+    if added.is_empty() {
+        assert_eq!(
+            verdict.outcome(),
+            Outcome::Accepted,
+            "{:?}",
+            verdict.message
+        );
+        return;
+    }
+    let expected: Vec<Value> = added
+        .into_iter()
+        .map(|(key, value)| json!({"op": "add", "path": format!("/metadata/annotations/{key}"), "value": value}))
+        .collect();
+    assert_eq!(patch_of(&verdict, &object), Value::Array(expected));
+    assert_idempotent(&module, &verdict, &settings);
+}

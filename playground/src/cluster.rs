@@ -170,10 +170,10 @@ mod tests {
 
     #[test]
     fn fields_the_lookup_does_not_ask_for_cannot_fail_it() {
-        // Labels must be strings; the module never asks for them.
+        // Fields the module never asks for cannot fail a lookup.
         let cluster = cluster(&[
-            json!({"kind": "Namespace", "metadata": {"name": "shop", "labels": {"bad": 1}}}),
-            json!({"kind": "Node", "metadata": {"name": "n", "labels": {"bad": 1}}, "spec": {"unschedulable": true, "taints": 1}}),
+            json!({"kind": "Namespace", "metadata": {"name": "shop", "uid": {"bad": 1}}}),
+            json!({"kind": "Node", "metadata": {"name": "n", "labels": {"bad": 1}}, "spec": {"unschedulable": true, "podCIDR": 1}}),
         ]);
         assert!(cluster.namespace("shop").is_ok());
         let nodes = cluster.nodes().expect("list");

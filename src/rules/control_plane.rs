@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{path_with, Context, Finding, Lookup, Rule, RuleId, Subject};
+use super::{path_with, Context, Finding, Lookup, Rule, RuleId, Severity, Subject};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
 use crate::mutation::Edit;
 use crate::objects::PodAffinityTerm;
@@ -207,7 +207,7 @@ impl Rule for ControlPlaneAntiAffinity {
             );
         }
         if let Some(rollout) = rollout.filter(|r| has_required && r.max_unavailable == 0) {
-            findings.extend(rollout.deadlock(component, schedulable_nodes(workload, context)));
+            findings.extend(rollout.deadlock(component, workload, context));
         }
         findings
     }
@@ -229,6 +229,9 @@ impl Rollout {
             return None;
         }
         let replicas = replicas(workload);
+        if replicas < 1 {
+            return None;
+        }
         let max_unavailable = workload
             .strategy
             .max_unavailable(u32::try_from(replicas.max(0)).unwrap_or(u32::MAX))?;
@@ -246,15 +249,32 @@ impl Rollout {
 
     /// With required anti-affinity on hostnames and no pod allowed down, a
     /// rollout needs a free node for its surge pod: none when replicas fill
-    /// every schedulable node, or when the node count is unknown.
-    fn deadlock(&self, component: &str, nodes: Option<(usize, usize)>) -> Option<Finding> {
-        let room = match nodes {
-            Some((schedulable, _)) if (schedulable as i64) > self.replicas => return None,
-            Some((schedulable, _)) => format!(
-                "its {} replicas fill all {schedulable} schedulable node(s)",
-                self.replicas
+    /// every schedulable node. Without a node count (nodeCapacity off) none
+    /// is assumed, as HA mode assumes as many nodes as replicas; when the
+    /// lookup failed or came back empty, only a warning: rules never reject
+    /// on what they could not see.
+    fn deadlock(&self, component: &str, workload: &Workload, context: &Context) -> Option<Finding> {
+        let (room, seen) = match (&context.nodes, schedulable_nodes(workload, context)) {
+            (_, Some((schedulable, _))) if (schedulable as i64) > self.replicas => return None,
+            (_, Some((schedulable, _))) => (
+                format!(
+                    "its {} replicas fill all {schedulable} schedulable node(s)",
+                    self.replicas
+                ),
+                true,
             ),
-            None => "the number of schedulable nodes is unknown here (nodeCapacity off or the Node lookup failed), so no free node can be assumed".to_string(),
+            (Lookup::Failed(reason), _) => (
+                format!("the Nodes could not be listed ({reason}), so a free node cannot be assumed"),
+                false,
+            ),
+            (Lookup::Found(_), _) => (
+                "the Node list came back empty (a restricted view), so a free node cannot be assumed".to_string(),
+                false,
+            ),
+            (Lookup::NotNeeded, _) => (
+                "the nodes are not counted (nodeCapacity is off), so no free node is assumed".to_string(),
+                true,
+            ),
         };
         let value = match &self.written {
             Some(written) => format!("maxUnavailable: {written}"),
@@ -271,6 +291,12 @@ impl Rollout {
             ),
             "set spec.strategy.rollingUpdate.maxUnavailable: 1 (linkerd install --ha does)".to_string(),
         );
+        if !seen {
+            return Some(Finding {
+                severity: Severity::Notice,
+                ..finding
+            });
+        }
         // Adding the field is the policy's to do; a value the user wrote is not.
         Some(if self.written.is_none() {
             finding.fixed_by(vec![Edit::insert(
@@ -461,7 +487,6 @@ mod tests {
     use crate::mutation::apply_all;
     use crate::objects::Node;
     use crate::rules::test_support::*;
-    use crate::rules::Severity;
     use rstest::rstest;
     use serde_json::Value;
 
@@ -765,8 +790,7 @@ mod tests {
     #[case::default_fills_every_node(Value::Null, plain_nodes(3), Some((true, "maxUnavailable (unset, so 25%) rounds down to 0 of 3 replicas", "its 3 replicas fill all 3 schedulable node(s)")))]
     #[case::tainted_spare_node_does_not_count(Value::Null, one_tainted(4), Some((true, "rounds down to 0 of 3 replicas", "fill all 3 schedulable node(s)")))]
     #[case::written_quarter(json!({"rollingUpdate": {"maxUnavailable": "25%"}}), plain_nodes(3), Some((false, "maxUnavailable: \"25%\" rounds down to 0 of 3 replicas", "fill all 3")))]
-    #[case::zero_nodes_unknown(json!({"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}), Lookup::NotNeeded, Some((false, "maxUnavailable: 0 rounds down", "the number of schedulable nodes is unknown here")))]
-    #[case::lookup_failed_is_unknown(Value::Null, Lookup::Failed("forbidden".into()), Some((true, "rounds down to 0", "is unknown here")))]
+    #[case::nodes_not_counted(json!({"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}), Lookup::NotNeeded, Some((false, "maxUnavailable: 0 rounds down", "the nodes are not counted (nodeCapacity is off), so no free node is assumed")))]
     fn rollouts_that_can_never_progress_are_rejected(
         #[case] strategy: Value,
         #[case] nodes: Lookup<Vec<Node>>,
@@ -818,6 +842,31 @@ mod tests {
                 json!({"rollingUpdate": {"maxUnavailable": 1}})
             );
         }
+    }
+
+    #[rstest]
+    #[case::lookup_failed(Lookup::Failed("forbidden".into()), "the Nodes could not be listed (forbidden)")]
+    #[case::empty_answer(plain_nodes(0), "the Node list came back empty")]
+    fn unseen_nodes_make_the_rollout_check_a_warning(
+        #[case] nodes: Lookup<Vec<Node>>,
+        #[case] room: &str,
+    ) {
+        let mut object = ha_deployment("identity");
+        object["spec"]["strategy"] = Value::Null;
+        let findings = check_in(
+            &ControlPlaneAntiAffinity,
+            WorkloadKind::Deployment,
+            &object,
+            nodes,
+            &Settings::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].severity, Severity::Notice);
+        assert!(
+            findings[0].problem.contains(room),
+            "{}",
+            findings[0].problem
+        );
     }
 
     #[test]

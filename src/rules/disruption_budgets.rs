@@ -91,33 +91,31 @@ fn check_budget(budget: &PodDisruptionBudget, settings: &Settings) -> Option<Fin
     let replicas = settings.control_plane.replicas;
     let all = i64::from(replicas);
     let of = format!("{replicas} replicas (controlPlane.replicas)");
-    let (why, consequence) = if let Some(max) = &budget.spec.max_unavailable {
+    const BLOCKS: &str = "which blocks every node drain";
+    const PROTECTS_NOTHING: &str = "so it protects nothing: a drain may take every replica at once";
+    let (why, what) = if let Some(max) = &budget.spec.max_unavailable {
         match max.resolve(replicas) {
             Some(0) => (
                 format!("maxUnavailable: {max} allows no disruption"),
-                Blocks,
+                BLOCKS,
             ),
             Some(n) if n >= all || max.is_whole() => (
                 format!("maxUnavailable: {max} lets all {of} be evicted at once"),
-                ProtectsNothing,
+                PROTECTS_NOTHING,
             ),
             _ => return None,
         }
     } else if let Some(min) = &budget.spec.min_available {
         match min.resolve(replicas) {
-            Some(n) if n >= all => (format!("minAvailable: {min} keeps all {of} up"), Blocks),
+            Some(n) if n >= all => (format!("minAvailable: {min} keeps all {of} up"), BLOCKS),
             Some(n) if n <= 0 => (
                 format!("minAvailable: {min} keeps none of the {of} up"),
-                ProtectsNothing,
+                PROTECTS_NOTHING,
             ),
             _ => return None,
         }
     } else {
         return None;
-    };
-    let what = match consequence {
-        Blocks => "which blocks every node drain",
-        ProtectsNothing => "so it protects nothing: a drain may take every replica at once",
     };
     Some(Finding::violation(
         RuleId::DisruptionBudgets,
@@ -129,12 +127,6 @@ fn check_budget(budget: &PodDisruptionBudget, settings: &Settings) -> Option<Fin
         "use maxUnavailable: 1 as linkerd install --ha does".to_string(),
     ))
 }
-
-enum Consequence {
-    Blocks,
-    ProtectsNothing,
-}
-use Consequence::{Blocks, ProtectsNothing};
 
 #[cfg(test)]
 mod tests {
