@@ -67,10 +67,12 @@ playground:
 
 # policy-server 1.35 under 1, 8 and 32 concurrent clients next to the floor
 # policy, then a restart mid-run and a 3 MB request. Not a gate: figures only.
+# The driver builds in the dev profile (dependencies optimised), which the
+# tests have already built; the server is the release policy-server.
 LOAD_ARGS ?= --seconds 10 --clients 1,8,32
 load: setup
 	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy -p floor-policy
-	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo run --profile bench-host -p policy-bench --bin load-run -- $(LOAD_ARGS)
+	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo run -p policy-bench --bin load-run -- $(LOAD_ARGS)
 
 browser-test: build
 	POLICY_WASM=$(WASM) web/tests/run.sh

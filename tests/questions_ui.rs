@@ -139,7 +139,10 @@ fn the_settings_tree_is_found_by_probing() {
     ] {
         assert!(tree.contains(known), "{known} missing from {tree:?}");
     }
-    assert!(!tree.contains("controlPlane.requests"), "a section, not a leaf");
+    assert!(
+        !tree.contains("controlPlane.requests"),
+        "a section, not a leaf"
+    );
 }
 
 #[test]
@@ -216,7 +219,10 @@ fn every_question_is_described_and_every_option_is_accepted() {
         }
         if question.kind == "enum" {
             assert!(
-                question.options.iter().any(|o| Value::from(o.as_str()) == question.default),
+                question
+                    .options
+                    .iter()
+                    .any(|o| Value::from(o.as_str()) == question.default),
                 "{name}: the default is not an option"
             );
         }
@@ -225,7 +231,10 @@ fn every_question_is_described_and_every_option_is_accepted() {
             let checked = Settings::from_json(document.to_string().as_bytes())
                 .map_err(|e| e.to_string())
                 .and_then(|settings| settings.check());
-            assert!(checked.is_ok(), "{name}: option {option} refused: {checked:?}");
+            assert!(
+                checked.is_ok(),
+                "{name}: option {option} refused: {checked:?}"
+            );
         }
     }
 }

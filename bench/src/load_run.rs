@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy -p floor-policy
-//! cargo run --profile bench-host -p policy-bench --bin load-run -- [--seconds 10] [--clients 1,8,32]
+//! cargo run -p policy-bench --bin load-run -- [--seconds 10] [--clients 1,8,32]
 //! ```
 //!
 //! Without a cluster every lookup fails at once (policy-server runs with
@@ -271,6 +271,7 @@ fn large_review(project: &Project, bytes: usize) -> Result<String, Failure> {
 }
 
 fn main() -> Result<(), Failure> {
+    oci::install_crypto_provider();
     let project = Project::load(Project::default_root())?;
     let options = options(&project)?;
     let binaries = Binaries::locate()?;
@@ -295,8 +296,18 @@ fn main() -> Result<(), Failure> {
     }
     let floor = annotate_bytes(&read(&options.floor)?, &floor_metadata, "floor module")?;
     let tag = project.tag();
-    oci::push(&target(&project.repository()), &tag, &policy, "policy module")?;
-    oci::push(&target("policies/floor-policy"), &tag, &floor, "floor module")?;
+    oci::push(
+        &target(&project.repository()),
+        &tag,
+        &policy,
+        "policy module",
+    )?;
+    oci::push(
+        &target("policies/floor-policy"),
+        &tag,
+        &floor,
+        "floor module",
+    )?;
 
     let mutating = policy_yaml_policies(&project)?
         .into_iter()
@@ -336,17 +347,30 @@ fn main() -> Result<(), Failure> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         OBJECTS.len()
     );
-    println!("| policy | clients | requests/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB |");
+    println!(
+        "| policy | clients | requests/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut p99s: Vec<(usize, Duration, Duration)> = Vec::new();
     let mut results = Vec::new();
     for (label, id, entry) in [
-        ("linkerd-ha-policy", "clusterwide-linkerd-ha-mutating", &policy_entry),
+        (
+            "linkerd-ha-policy",
+            "clusterwide-linkerd-ha-mutating",
+            &policy_entry,
+        ),
         ("floor", "clusterwide-floor", &floor_entry),
     ] {
         let mut served = serve(&binaries, &registry, label, id, entry.clone())?;
         // Warm up: the first requests pay instantiation of the worker pool.
-        load(&runtime, &mut served, &bodies, 2, Duration::from_secs(1), None);
+        load(
+            &runtime,
+            &mut served,
+            &bodies,
+            2,
+            Duration::from_secs(1),
+            None,
+        );
         for &clients in &options.clients {
             let measured = load(&runtime, &mut served, &bodies, clients, duration, None);
             println!(
@@ -384,13 +408,26 @@ fn main() -> Result<(), Failure> {
     }
 
     println!("\nFaults (linkerd-ha-policy):\n");
-    let mut served = serve(&binaries, &registry, "linkerd-ha-policy", "clusterwide-linkerd-ha-mutating", policy_entry)?;
+    let mut served = serve(
+        &binaries,
+        &registry,
+        "linkerd-ha-policy",
+        "clusterwide-linkerd-ha-mutating",
+        policy_entry,
+    )?;
     let mut downtime = Duration::ZERO;
     let mut restart = |server: &mut PolicyServer| match server.restart() {
         Ok(took) => downtime = took,
         Err(error) => eprintln!("restart failed: {error}"),
     };
-    let measured = load(&runtime, &mut served, &bodies, 8, duration, Some(&mut restart));
+    let measured = load(
+        &runtime,
+        &mut served,
+        &bodies,
+        8,
+        duration,
+        Some(&mut restart),
+    );
     println!(
         "- restart (SIGKILL, then start on the same port) halfway through {} s with 8 clients: \
          down {} ms until ready again; {} requests answered, {} failed (refused or reset while down), \
@@ -447,7 +484,11 @@ fn main() -> Result<(), Failure> {
     let alive = runtime.block_on(send(&client, &url, &bodies[0]));
     println!(
         "- after both: the server {}; peak RSS {:.1} MiB",
-        if alive.is_ok() { "still answers" } else { "does not answer" },
+        if alive.is_ok() {
+            "still answers"
+        } else {
+            "does not answer"
+        },
         served.server.rss_kib().unwrap_or(0) as f64 / 1024.0
     );
     Ok(())

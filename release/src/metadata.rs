@@ -335,7 +335,12 @@ annotations:
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[1].name, "Bo");
         assert_eq!(listed[1].email, "bo@example.com");
-        for wrong in ["developers", "Ann <ann>", "<ann@example.org>", "Ann ann@example.org>"] {
+        for wrong in [
+            "developers",
+            "Ann <ann>",
+            "<ann@example.org>",
+            "Ann ann@example.org>",
+        ] {
             assert!(maintainers(wrong).is_err(), "{wrong}");
         }
         let text = MINIMAL.replace("A <a@example.org>", "the developers");

@@ -34,7 +34,10 @@ fn package_names_the_published_artifact_and_the_metadata() {
     assert!(package.install.contains("kubectl apply -f policy.yaml"));
     assert!(package.install.contains(&project.published_reference()));
     assert_eq!(package.provider.name, "kubewarden");
-    assert!(!package.maintainers.is_empty(), "maintainers from the author");
+    assert!(
+        !package.maintainers.is_empty(),
+        "maintainers from the author"
+    );
     let questions =
         std::fs::read_to_string(project.root.join("questions-ui.yml")).expect("questions-ui.yml");
     assert_eq!(package.annotations["kubewarden/questions-ui"], questions);

@@ -12,11 +12,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::engine::{binaries, fixture_path, object, policy_yaml_settings, review, Answer, Expect};
+use common::engine::{
+    binaries, fixture_path, object, policy_yaml_settings, review, Answer, Expect,
+};
 use common::{annotated_module, module_path, project, run_bounded};
 use policy_release::annotate::embedded_metadata;
 use policy_release::engine::KUBEWARDEN_VERSION;
-use policy_release::metadata::Metadata;
 use rstest::rstest;
 use serde_json::{json, Value};
 
@@ -108,7 +109,11 @@ fn run_case(name: &str, with: With, replay: Option<&str>) -> (Value, Answer) {
 #[rstest]
 #[case::inject_true_rejected("pod-inject-true", With::Defaults, Expect::Rejected(&["injectionAnnotation", "linkerd.io/inject", "Pod shop/web"]))]
 #[case::inject_disabled_accepted("pod-inject-disabled", With::Defaults, Expect::Accepted)]
-#[case::system_namespace_labelled_accepted("namespace-kube-system-labelled", With::Defaults, Expect::Accepted)]
+#[case::system_namespace_labelled_accepted(
+    "namespace-kube-system-labelled",
+    With::Defaults,
+    Expect::Accepted
+)]
 #[case::system_namespace_injected_rejected("namespace-kube-system-injected", With::Defaults, Expect::Rejected(&["systemNamespaces", "kube-system"]))]
 #[case::evictable_accepted("deployment-meshed-evictable", With::Defaults, Expect::Accepted)]
 #[case::not_evictable_warned("deployment-meshed-not-evictable", With::Defaults, Expect::Warned(&["safe-to-evict"]))]
@@ -119,10 +124,18 @@ fn run_case(name: &str, with: With, replay: Option<&str>) -> (Value, Answer) {
 #[case::webhook_ignore_rejected("webhook-ignore", With::Defaults, Expect::Rejected(&["injectorWebhook", "failurePolicy"]))]
 #[case::budget_allowing_accepted("pdb-allowing", With::Defaults, Expect::Accepted)]
 #[case::budget_blocking_rejected("pdb-blocking", With::Defaults, Expect::Rejected(&["disruptionBudgets", "linkerd/linkerd-destination"]))]
-#[case::prometheus_bounded_accepted("prometheus-bounded", With::Json(r#"{"prometheus":{"require":"both"}}"#), Expect::Accepted)]
+#[case::prometheus_bounded_accepted(
+    "prometheus-bounded",
+    With::Json(r#"{"prometheus":{"require":"both"}}"#),
+    Expect::Accepted
+)]
 #[case::prometheus_unbounded_size_warned("prometheus-time-only", With::Json(r#"{"prometheus":{"require":"both"}}"#), Expect::Warned(&["prometheusRetention"]))]
 #[case::proxy_missing_rejected("pod-meshed-without-proxy", With::Validating, Expect::Rejected(&["proxyPresent", "linkerd-proxy"]))]
-#[case::proxy_with_requests_accepted("pod-meshed-proxy-with-requests", With::Validating, Expect::Accepted)]
+#[case::proxy_with_requests_accepted(
+    "pod-meshed-proxy-with-requests",
+    With::Validating,
+    Expect::Accepted
+)]
 #[case::proxy_without_requests_warned("pod-meshed-proxy-without-requests", With::Validating, Expect::Warned(&["proxyResources"]))]
 fn rules_on_kwctl(#[case] name: &str, #[case] with: With, #[case] expect: Expect) {
     let (_, answer) = run_case(name, with, None);
@@ -138,6 +151,9 @@ fn rules_on_kwctl(#[case] name: &str, #[case] with: With, #[case] expect: Expect
 #[case::safe_to_evict("deployment-meshed", With::Defaults, json!([
     {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
 ]))]
+#[case::safe_to_evict_as_deployed("deployment-meshed", With::Mutating, json!([
+    {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
+]))]
 fn mutations_on_kwctl(#[case] name: &str, #[case] with: With, #[case] ops: Value) {
     let (object, answer) = run_case(name, with, None);
     Expect::Patched(ops).check(&answer, name);
@@ -151,7 +167,9 @@ fn mutations_on_kwctl(#[case] name: &str, #[case] with: With, #[case] ops: Value
 #[test]
 fn anti_affinity_is_added_under_mutate() {
     let name = "destination-no-anti-affinity";
-    let with = With::Json(r#"{"rules":{"controlPlaneAntiAffinity":"mutate","disruptionBudgets":"off","nodeCapacity":"off"}}"#);
+    let with = With::Json(
+        r#"{"rules":{"controlPlaneAntiAffinity":"mutate","disruptionBudgets":"off","nodeCapacity":"off"}}"#,
+    );
     let (object, answer) = run_case(name, with, None);
     assert!(answer.allowed, "{}", answer.raw);
     let ops = answer.patch.clone().expect("a patch");
@@ -191,7 +209,11 @@ fn context_aware_on_kwctl(#[case] name: &str, #[case] session: &str, #[case] exp
 /// no stack trace and no ".." reaches `kubectl`.
 #[test]
 fn a_failed_lookup_quotes_only_the_first_line() {
-    let (_, answer) = run_case("pod-unannotated", With::Defaults, Some("namespace-forbidden"));
+    let (_, answer) = run_case(
+        "pod-unannotated",
+        With::Defaults,
+        Some("namespace-forbidden"),
+    );
     let warning = answer
         .warnings
         .iter()
@@ -210,12 +232,18 @@ fn a_failed_lookup_quotes_only_the_first_line() {
 #[case::mutate_not_possible(r#"{"rules":{"injectorWebhook":"mutate"}}"#, "rules.injectorWebhook")]
 #[case::unknown_action(r#"{"rules":{"safeToEvict":"fix"}}"#, "rules.safeToEvict")]
 #[case::unknown_field(r#"{"controlPlane":{"replica":3}}"#, "replica")]
-#[case::bad_quantity(r#"{"proxyResources":{"cpuRequest":"lots"}}"#, "proxyResources.cpuRequest")]
+#[case::bad_quantity(
+    r#"{"proxyResources":{"cpuRequest":"lots"}}"#,
+    "proxyResources.cpuRequest"
+)]
 fn settings_errors_on_kwctl(#[case] settings: &'static str, #[case] field: &str) {
     let error = kwctl_run(&object("pod-inject-disabled"), With::Json(settings), None)
         .map(|answer| answer.raw.to_string())
         .expect_err("kwctl must refuse invalid settings");
-    assert!(error.contains(field), "{settings}: no {field:?} in:\n{error}");
+    assert!(
+        error.contains(field),
+        "{settings}: no {field:?} in:\n{error}"
+    );
 }
 
 #[test]
@@ -231,6 +259,7 @@ fn kwctl_inspect_shows_the_metadata() {
         "Node",
         "mutatingwebhookconfigurations",
         "Linkerd HA",
+        KUBEWARDEN_VERSION,
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
@@ -296,18 +325,14 @@ fn kwctl_annotate_agrees_with_policy_release() {
     let by_kwctl = embedded_metadata(&std::fs::read(&out).expect("kwctl's module"), "kwctl's")
         .expect("kwctl's metadata");
     let ours = embedded_metadata(annotated_module(), "ours").expect("our metadata");
-    let without = |metadata: &Metadata, keys: &[&str]| {
-        let mut metadata = metadata.clone();
-        if let Some(annotations) = metadata.annotations.as_mut() {
-            for key in keys {
-                annotations.remove(*key);
-            }
-        }
-        metadata
-    };
-    assert_eq!(
-        without(&by_kwctl, &["io.kubewarden.kwctl"]),
-        without(&ours, &["io.kubewarden.policy.version"]),
+    // kwctl adds its own version; everything else must be the same.
+    let mut without_kwctl = by_kwctl.clone();
+    if let Some(annotations) = without_kwctl.annotations.as_mut() {
+        annotations.remove("io.kubewarden.kwctl");
+    }
+    assert!(
+        without_kwctl == ours,
+        "kwctl annotate and policy-release annotate embed different metadata"
     );
     assert_eq!(
         by_kwctl.annotation("io.kubewarden.kwctl"),
@@ -401,13 +426,10 @@ fn kwctl_scaffold_manifest_matches_policy_yaml() {
         .expect("the mutating instance");
     assert_eq!(scaffolded["kind"], "ClusterAdmissionPolicy");
     assert_eq!(scaffolded["metadata"]["name"], "linkerd-ha-mutating");
-    for field in [
-        "rules",
-        "mutating",
-        "backgroundAudit",
-        "contextAwareResources",
-        "settings",
-    ] {
+    // kwctl leaves out backgroundAudit when it is the default, true.
+    assert_eq!(ours["spec"]["backgroundAudit"], true);
+    assert!(scaffolded["spec"]["backgroundAudit"].as_bool().unwrap_or(true));
+    for field in ["rules", "mutating", "contextAwareResources", "settings"] {
         assert_eq!(
             ours["spec"][field], scaffolded["spec"][field],
             "spec.{field} differs from kwctl scaffold manifest"

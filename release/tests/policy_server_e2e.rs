@@ -75,11 +75,14 @@ fn deploy() -> Deployment {
     Deployment {
         server,
         _registry: registry,
-        client: reqwest::Client::builder()
+        client: {
+            policy_release::oci::install_crypto_provider();
+            reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client"),
+                .build()
+                .expect("HTTP client")
+        },
         runtime: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -102,9 +105,9 @@ impl Deployment {
                 .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.server.log()));
             let status = response.status().as_u16();
             let bytes = response.bytes().await.expect("the body");
-            let answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                json!({"unparsed": String::from_utf8_lossy(&bytes).to_string()})
-            });
+            let answer = serde_json::from_slice(&bytes).unwrap_or_else(
+                |_| json!({"unparsed": String::from_utf8_lossy(&bytes).to_string()}),
+            );
             (status, answer)
         })
     }
@@ -113,7 +116,8 @@ impl Deployment {
     /// server sends it; checks the envelope and returns the response.
     fn validate(&self, policy: &str, name: &str) -> (Value, Answer) {
         let object = object(name);
-        let (status, answer) = self.post(&format!("/validate/{policy}"), &review(&object, "CREATE"));
+        let (status, answer) =
+            self.post(&format!("/validate/{policy}"), &review(&object, "CREATE"));
         assert_eq!(status, 200, "{name}: {answer}");
         check_envelope(&answer);
         (object, Answer::from_response(&answer["response"]))
@@ -144,22 +148,62 @@ fn policies_yml_holds_both_instances_of_policy_yaml() {
 fn policy_server_answers_as_the_api_server_expects() {
     let deployment = deploy();
     let cases: Vec<(&str, &str, Expect)> = vec![
-        (MUTATING, "pod-inject-true", Expect::Rejected(&["injectionAnnotation", "linkerd.io/inject"])),
+        (
+            MUTATING,
+            "pod-inject-true",
+            Expect::Rejected(&["injectionAnnotation", "linkerd.io/inject"]),
+        ),
         (MUTATING, "pod-inject-disabled", Expect::Accepted),
-        (MUTATING, "destination-one-replica", Expect::Rejected(&["controlPlaneReplicas", "linkerd/linkerd-destination"])),
-        (MUTATING, "webhook-ignore", Expect::Rejected(&["injectorWebhook", "failurePolicy"])),
+        (
+            MUTATING,
+            "destination-one-replica",
+            Expect::Rejected(&["controlPlaneReplicas", "linkerd/linkerd-destination"]),
+        ),
+        (
+            MUTATING,
+            "webhook-ignore",
+            Expect::Rejected(&["injectorWebhook", "failurePolicy"]),
+        ),
         (MUTATING, "webhook-fail", Expect::Accepted),
-        (MUTATING, "pdb-blocking", Expect::Rejected(&["disruptionBudgets"])),
-        (MUTATING, "namespace-kube-system", Expect::Patched(json!([
-            {"op": "add", "path": "/metadata/labels", "value": {"config.linkerd.io/admission-webhooks": "disabled"}}
-        ]))),
-        (MUTATING, "deployment-meshed", Expect::Patched(json!([
-            {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
-        ]))),
-        (MUTATING, "deployment-meshed-not-evictable", Expect::Warned(&["safe-to-evict"])),
-        (VALIDATING, "pod-meshed-without-proxy", Expect::Rejected(&["proxyPresent", "linkerd-proxy"])),
-        (VALIDATING, "pod-meshed-proxy-with-requests", Expect::Accepted),
-        (VALIDATING, "pod-meshed-proxy-without-requests", Expect::Warned(&["proxyResources"])),
+        (
+            MUTATING,
+            "pdb-blocking",
+            Expect::Rejected(&["disruptionBudgets"]),
+        ),
+        (
+            MUTATING,
+            "namespace-kube-system",
+            Expect::Patched(json!([
+                {"op": "add", "path": "/metadata/labels", "value": {"config.linkerd.io/admission-webhooks": "disabled"}}
+            ])),
+        ),
+        (
+            MUTATING,
+            "deployment-meshed",
+            Expect::Patched(json!([
+                {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
+            ])),
+        ),
+        (
+            MUTATING,
+            "deployment-meshed-not-evictable",
+            Expect::Warned(&["safe-to-evict"]),
+        ),
+        (
+            VALIDATING,
+            "pod-meshed-without-proxy",
+            Expect::Rejected(&["proxyPresent", "linkerd-proxy"]),
+        ),
+        (
+            VALIDATING,
+            "pod-meshed-proxy-with-requests",
+            Expect::Accepted,
+        ),
+        (
+            VALIDATING,
+            "pod-meshed-proxy-without-requests",
+            Expect::Warned(&["proxyResources"]),
+        ),
     ];
     for (policy, name, expect) in cases {
         let (_, answer) = deployment.validate(policy, name);
@@ -180,11 +224,18 @@ fn failed_lookups_are_warnings_quoting_one_line() {
     for (name, allowed) in [("pod-unannotated", true), ("destination-ha", true)] {
         let (_, answer) = deployment.validate(MUTATING, name);
         assert_eq!(answer.allowed, allowed, "{name}: {}", answer.raw);
-        assert!(!answer.warnings.is_empty(), "{name}: no warning: {}", answer.raw);
+        assert!(
+            !answer.warnings.is_empty(),
+            "{name}: no warning: {}",
+            answer.raw
+        );
         for warning in &answer.warnings {
             assert!(!warning.contains('\n'), "{name}: {warning}");
             assert!(!warning.contains(".."), "{name}: {warning}");
-            assert!(!warning.to_lowercase().contains("backtrace"), "{name}: {warning}");
+            assert!(
+                !warning.to_lowercase().contains("backtrace"),
+                "{name}: {warning}"
+            );
             // The warning's own words, the object and the fix around the
             // quoted host error.
             assert!(warning.chars().count() <= 600, "{name}: {warning}");
@@ -192,7 +243,9 @@ fn failed_lookups_are_warnings_quoting_one_line() {
     }
     let (_, pod) = deployment.validate(MUTATING, "pod-unannotated");
     assert!(
-        pod.warnings.iter().any(|w| w.contains("namespace") && w.contains("shop")),
+        pod.warnings
+            .iter()
+            .any(|w| w.contains("namespace") && w.contains("shop")),
         "{}",
         pod.raw
     );

@@ -212,7 +212,9 @@ fn policy_server_version_and_timeouts_are_the_tested_ones() {
     );
     for policy in of_kind("ClusterAdmissionPolicy") {
         let spec = &policy["spec"];
-        let eval = spec["timeoutEvalSeconds"].as_u64().expect("timeoutEvalSeconds");
+        let eval = spec["timeoutEvalSeconds"]
+            .as_u64()
+            .expect("timeoutEvalSeconds");
         let webhook = spec["timeoutSeconds"].as_u64().expect("timeoutSeconds");
         assert!(
             eval >= 1 && eval < webhook,

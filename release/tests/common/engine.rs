@@ -126,7 +126,10 @@ impl Expect {
             Expect::Rejected(texts) => {
                 assert!(!answer.allowed, "{what}: allowed: {raw}");
                 for text in *texts {
-                    assert!(answer.message.contains(text), "{what}: no {text:?} in {raw}");
+                    assert!(
+                        answer.message.contains(text),
+                        "{what}: no {text:?} in {raw}"
+                    );
                 }
             }
             Expect::Patched(ops) => {
