@@ -222,7 +222,7 @@ fn every_question_is_described_and_every_option_is_accepted() {
                 question
                     .options
                     .iter()
-                    .any(|o| Value::from(o.as_str()) == question.default),
+                    .any(|o| question.default == o.as_str()),
                 "{name}: the default is not an option"
             );
         }

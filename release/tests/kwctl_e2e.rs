@@ -428,7 +428,9 @@ fn kwctl_scaffold_manifest_matches_policy_yaml() {
     assert_eq!(scaffolded["metadata"]["name"], "linkerd-ha-mutating");
     // kwctl leaves out backgroundAudit when it is the default, true.
     assert_eq!(ours["spec"]["backgroundAudit"], true);
-    assert!(scaffolded["spec"]["backgroundAudit"].as_bool().unwrap_or(true));
+    assert!(scaffolded["spec"]["backgroundAudit"]
+        .as_bool()
+        .unwrap_or(true));
     for field in ["rules", "mutating", "contextAwareResources", "settings"] {
         assert_eq!(
             ours["spec"][field], scaffolded["spec"][field],

@@ -78,8 +78,8 @@ fn deploy() -> Deployment {
         client: {
             policy_release::oci::install_crypto_provider();
             reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
                 .build()
                 .expect("HTTP client")
         },
