@@ -8,7 +8,14 @@ HARNESS := cargo run --quiet -p policy-harness --
 REGISTRY ?= ghcr.io/linkerd-ha-policy
 RELEASE := cargo run --quiet -p policy-release --
 
-.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test bench fuzz
+# Kubewarden's own engine, kwctl and policy-server 1.35.0, built from source
+# once per machine (15-25 min on 2 cores; instant afterwards). It prints the
+# folder holding both; the e2e tests and the load run read $$KWCTL and
+# $$POLICY_SERVER.
+KUBEWARDEN_INSTALL := ../shared/kubewarden/install.sh
+WITH_KUBEWARDEN = KW_BIN="$$($(KUBEWARDEN_INSTALL))" && export KWCTL="$$KW_BIN/kwctl" POLICY_SERVER="$$KW_BIN/policy-server" &&
+
+.PHONY: setup kubewarden build run test fmt lint clean annotate size artifacthub publish playground browser-test bench load fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
 # distribution registry on loopback.
@@ -16,6 +23,9 @@ setup:
 	rustup target add wasm32-wasip1
 	rustup component add rustfmt clippy
 	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
+
+kubewarden:
+	$(KUBEWARDEN_INSTALL)
 
 build: setup
 	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy
@@ -31,9 +41,10 @@ lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Unit tests of the rules, end-to-end tests on the built module (waPC in
-# wasmtime, a real OCI registry), then the playground in headless Chromium.
+# wasmtime, a real OCI registry, kwctl and policy-server 1.35), then the
+# playground in headless Chromium.
 test: build fmt lint
-	POLICY_WASM=$(WASM) cargo test --workspace
+	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo test --workspace
 	POLICY_WASM=$(WASM) web/tests/run.sh
 	fuzz/run.sh 60
 
@@ -53,6 +64,15 @@ bench: setup
 playground:
 	web/build.sh
 	node web/tools/serve.mjs 8000
+
+# policy-server 1.35 under 1, 8 and 32 concurrent clients next to the floor
+# policy, then a restart mid-run and a 3 MB request. Not a gate: figures only.
+# The driver builds in the dev profile (dependencies optimised), which the
+# tests have already built; the server is the release policy-server.
+LOAD_ARGS ?= --seconds 10 --clients 1,8,32
+load: setup
+	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy -p floor-policy
+	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo run -p policy-bench --bin load-run -- $(LOAD_ARGS)
 
 browser-test: build
 	POLICY_WASM=$(WASM) web/tests/run.sh

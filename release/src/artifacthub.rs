@@ -43,6 +43,7 @@ pub struct Package {
     pub keywords: Vec<String>,
     pub links: Vec<Link>,
     pub install: String,
+    pub maintainers: Vec<metadata::Maintainer>,
     pub provider: Provider,
     pub recommendations: Vec<Recommendation>,
     pub annotations: BTreeMap<String, String>,
@@ -125,8 +126,38 @@ pub fn validate_created_at(created_at: &str) -> Result<()> {
         })
 }
 
+/// The install text `kwctl scaffold artifacthub` writes for `reference`
+/// (kwctl 1.35), which the package's own text follows.
+fn kwctl_install_text(reference: &str) -> String {
+    format!(
+        "The policy can be obtained using [`kwctl`](https://github.com/kubewarden/kwctl):\n\
+         ```console\n\
+         kwctl pull {reference}\n\
+         ```\n\
+         Then, generate the policy manifest and tune it to your liking. For example:\n\
+         ```console\n\
+         kwctl scaffold manifest -t ClusterAdmissionPolicy registry://{reference}\n\
+         ```\n"
+    )
+}
+
+/// The artifact `io.kubewarden.policy.ociUrl` names at this version, which
+/// must be the one policy.yaml installs.
+fn oci_reference(project: &Project, metadata: &Metadata) -> Result<String> {
+    let oci_url = required(metadata, metadata::ANNOTATION_OCI_URL)?;
+    let reference = format!("{oci_url}:{}", project.tag());
+    if reference != project.published_reference() {
+        return Err(ReleaseError::InvalidMetadata(format!(
+            "annotation {}: {oci_url} is not where releases are pushed ({})",
+            metadata::ANNOTATION_OCI_URL,
+            project.published_reference()
+        )));
+    }
+    Ok(reference)
+}
+
 fn install_text(project: &Project, metadata: &Metadata, source: &str) -> Result<String> {
-    let reference = project.published_reference();
+    let reference = oci_reference(project, metadata)?;
     let example = yaml(
         &ExamplePolicy {
             api_version: "policies.kubewarden.io/v1",
@@ -147,7 +178,8 @@ fn install_text(project: &Project, metadata: &Metadata, source: &str) -> Result<
         "example policy",
     )?;
     Ok(format!(
-        "The repository's [`policy.yaml`]({source}/blob/main/policy.yaml) installs the policy the \
+        "{}\n\
+         The repository's [`policy.yaml`]({source}/blob/main/policy.yaml) installs the policy the \
          recommended way: a highly available `PolicyServer` (3 replicas, a disruption budget, \
          anti-affinity) running a mutating and a validating `ClusterAdmissionPolicy`:\n\
          \n\
@@ -159,7 +191,8 @@ fn install_text(project: &Project, metadata: &Metadata, source: &str) -> Result<
          \n\
          ```yaml\n\
          {example}\
-         ```\n"
+         ```\n",
+        kwctl_install_text(&reference)
     ))
 }
 
@@ -186,6 +219,24 @@ pub fn package(project: &Project, created_at: &str) -> Result<Package> {
         "kubewarden/contextAwareResources".to_string(),
         yaml(&metadata.context_aware_resources, "context-aware resources")?,
     );
+    // Rancher's Kubewarden UI builds the settings form from this.
+    annotations.insert(
+        "kubewarden/questions-ui".to_string(),
+        read_to_string(&project.questions_path())?,
+    );
+    let reference = oci_reference(project, &metadata)?;
+    let mut links = Vec::new();
+    // As kwctl does for a GitHub source: the release's module, then the source.
+    if source.starts_with("https://github.com/") {
+        links.push(Link {
+            name: "policy".to_string(),
+            url: format!("{source}/releases/download/{}/policy.wasm", project.tag()),
+        });
+    }
+    links.push(Link {
+        name: "source".to_string(),
+        url: source.to_string(),
+    });
     Ok(Package {
         version: project.version.clone(),
         name: project.name.clone(),
@@ -196,7 +247,7 @@ pub fn package(project: &Project, created_at: &str) -> Result<Package> {
         home_url: required(&metadata, metadata::ANNOTATION_URL)?.to_string(),
         containers_images: vec![ContainerImage {
             name: "policy".to_string(),
-            image: project.published_reference(),
+            image: reference,
         }],
         keywords: required(&metadata, metadata::ANNOTATION_KEYWORDS)?
             .split(',')
@@ -204,11 +255,9 @@ pub fn package(project: &Project, created_at: &str) -> Result<Package> {
             .filter(|k| !k.is_empty())
             .map(String::from)
             .collect(),
-        links: vec![Link {
-            name: "source".to_string(),
-            url: source.to_string(),
-        }],
+        links,
         install: install_text(project, &metadata, source)?,
+        maintainers: metadata::maintainers(required(&metadata, metadata::ANNOTATION_AUTHOR)?)?,
         provider: Provider {
             name: PROVIDER.to_string(),
         },

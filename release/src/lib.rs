@@ -4,6 +4,7 @@
 
 pub mod annotate;
 pub mod artifacthub;
+pub mod engine;
 pub mod error;
 pub mod metadata;
 pub mod oci;

@@ -21,6 +21,9 @@ pub const ANNOTATION_URL: &str = "io.kubewarden.policy.url";
 pub const ANNOTATION_SOURCE: &str = "io.kubewarden.policy.source";
 pub const ANNOTATION_LICENSE: &str = "io.kubewarden.policy.license";
 pub const ANNOTATION_USAGE: &str = "io.kubewarden.policy.usage";
+/// The artifact's repository without tag; `kwctl scaffold artifacthub`
+/// builds the package's image reference from it and the version.
+pub const ANNOTATION_OCI_URL: &str = "io.kubewarden.policy.ociUrl";
 pub const ANNOTATION_DISPLAY_NAME: &str = "io.artifacthub.displayName";
 pub const ANNOTATION_RESOURCES: &str = "io.artifacthub.resources";
 pub const ANNOTATION_KEYWORDS: &str = "io.artifacthub.keywords";
@@ -32,6 +35,7 @@ const REQUIRED_ANNOTATIONS: &[&str] = &[
     ANNOTATION_DESCRIPTION,
     ANNOTATION_AUTHOR,
     ANNOTATION_URL,
+    ANNOTATION_OCI_URL,
     ANNOTATION_SOURCE,
     ANNOTATION_LICENSE,
     ANNOTATION_DISPLAY_NAME,
@@ -55,11 +59,15 @@ pub struct Metadata {
     #[serde(default = "default_true")]
     pub background_audit: bool,
     #[serde(default)]
-    pub context_aware_resources: BTreeSet<ContextAwareResource>,
-    #[serde(default)]
     pub execution_mode: ExecutionMode,
     #[serde(default)]
     pub policy_type: PolicyType,
+    #[serde(default)]
+    pub context_aware_resources: BTreeSet<ContextAwareResource>,
+    /// Host calls the module makes (`namespace/operation`, Kubewarden
+    /// 1.35+); the policy server denies any call not listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_capabilities: Option<BTreeSet<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_kubewarden_version: Option<String>,
 }
@@ -169,7 +177,15 @@ impl Metadata {
                 Some(_) => {}
             }
         }
+        if let Some(author) = self.annotation(ANNOTATION_AUTHOR) {
+            maintainers(author)?;
+        }
         Ok(())
+    }
+
+    /// The declared host capabilities, empty when none are declared.
+    pub fn host_capabilities(&self) -> BTreeSet<String> {
+        self.host_capabilities.clone().unwrap_or_default()
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
@@ -207,6 +223,42 @@ impl Metadata {
     }
 }
 
+/// One maintainer, as Artifact Hub lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintainer {
+    pub name: String,
+    pub email: String,
+}
+
+/// Reads the author annotation: `Name <email>`, comma-separated, the form
+/// `kwctl scaffold artifacthub` requires (an RFC 5322 address list).
+pub fn maintainers(author: &str) -> Result<Vec<Maintainer>> {
+    author
+        .split(',')
+        .map(str::trim)
+        .map(|entry| {
+            let invalid = || {
+                ReleaseError::InvalidMetadata(format!(
+                    "annotation {ANNOTATION_AUTHOR}: `{entry}` is not `Name <email>`"
+                ))
+            };
+            let (name, rest) = entry.split_once('<').ok_or_else(invalid)?;
+            let email = rest.strip_suffix('>').ok_or_else(invalid)?.trim();
+            let name = name.trim();
+            let well_formed = email
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+            if name.is_empty() || !well_formed {
+                return Err(invalid());
+            }
+            Ok(Maintainer {
+                name: name.to_string(),
+                email: email.to_string(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,8 +276,9 @@ contextAwareResources:
 annotations:
   io.kubewarden.policy.title: t
   io.kubewarden.policy.description: d
-  io.kubewarden.policy.author: a
+  io.kubewarden.policy.author: A <a@example.org>
   io.kubewarden.policy.url: u
+  io.kubewarden.policy.ociUrl: o
   io.kubewarden.policy.source: s
   io.kubewarden.policy.license: l
   io.artifacthub.displayName: n
@@ -274,5 +327,24 @@ annotations:
             .unwrap_err()
             .to_string();
         assert!(error.contains("io.artifacthub.keywords"), "{error}");
+    }
+
+    #[test]
+    fn authors_are_name_and_email() {
+        let listed = maintainers("Ann Example <ann@example.org>, Bo <bo@example.com>").unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].name, "Bo");
+        assert_eq!(listed[1].email, "bo@example.com");
+        for wrong in [
+            "developers",
+            "Ann <ann>",
+            "<ann@example.org>",
+            "Ann ann@example.org>",
+        ] {
+            assert!(maintainers(wrong).is_err(), "{wrong}");
+        }
+        let text = MINIMAL.replace("A <a@example.org>", "the developers");
+        let error = Metadata::parse(&text, Path::new("test.yml")).unwrap_err();
+        assert!(error.to_string().contains("Name <email>"), "{error}");
     }
 }

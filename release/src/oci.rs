@@ -139,8 +139,9 @@ impl Target {
 }
 
 /// oci-client is built with `rustls-tls-no-provider` (see Cargo.toml), so
-/// rustls needs its crypto provider chosen once per process.
-fn install_crypto_provider() {
+/// rustls needs its crypto provider chosen once per process; so does any
+/// reqwest client built in the same workspace.
+pub fn install_crypto_provider() {
     // Err only means a provider is already installed, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

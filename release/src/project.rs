@@ -75,6 +75,11 @@ impl Project {
         self.root.join("policy.yaml")
     }
 
+    /// The settings form of Rancher's Kubewarden UI.
+    pub fn questions_path(&self) -> PathBuf {
+        self.root.join("questions-ui.yml")
+    }
+
     pub fn artifacthub_path(&self) -> PathBuf {
         self.root.join("artifacthub-pkg.yml")
     }

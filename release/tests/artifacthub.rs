@@ -34,6 +34,13 @@ fn package_names_the_published_artifact_and_the_metadata() {
     assert!(package.install.contains("kubectl apply -f policy.yaml"));
     assert!(package.install.contains(&project.published_reference()));
     assert_eq!(package.provider.name, "kubewarden");
+    assert!(
+        !package.maintainers.is_empty(),
+        "maintainers from the author"
+    );
+    let questions =
+        std::fs::read_to_string(project.root.join("questions-ui.yml")).expect("questions-ui.yml");
+    assert_eq!(package.annotations["kubewarden/questions-ui"], questions);
 
     let annotations = &package.annotations;
     assert_eq!(
@@ -62,6 +69,7 @@ fn drift_is_reported_with_the_first_differing_line() {
         "Cargo.toml",
         "metadata.yml",
         "README.md",
+        "questions-ui.yml",
         "artifacthub-pkg.yml",
     ] {
         std::fs::copy(project.root.join(file), dir.path().join(file)).expect("copy");

@@ -192,3 +192,34 @@ fn policy_server_is_highly_available() {
         );
     }
 }
+
+/// The PolicyServer runs the policy-server release the e2e tests run, and
+/// each policy gives up evaluating before its webhook times out.
+#[test]
+fn policy_server_version_and_timeouts_are_the_tested_ones() {
+    let servers = of_kind("PolicyServer");
+    let image = servers[0]["spec"]["image"].as_str().expect("spec.image");
+    assert_eq!(
+        image,
+        format!(
+            "ghcr.io/kubewarden/policy-server:v{}",
+            policy_release::engine::KUBEWARDEN_VERSION
+        )
+    );
+    assert_eq!(
+        metadata().minimum_kubewarden_version.as_deref(),
+        Some(policy_release::engine::KUBEWARDEN_VERSION)
+    );
+    for policy in of_kind("ClusterAdmissionPolicy") {
+        let spec = &policy["spec"];
+        let eval = spec["timeoutEvalSeconds"]
+            .as_u64()
+            .expect("timeoutEvalSeconds");
+        let webhook = spec["timeoutSeconds"].as_u64().expect("timeoutSeconds");
+        assert!(
+            eval >= 1 && eval < webhook,
+            "{}: timeoutEvalSeconds {eval} must be below timeoutSeconds {webhook}",
+            name(&policy)
+        );
+    }
+}
