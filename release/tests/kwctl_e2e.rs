@@ -105,40 +105,59 @@ fn run_case(name: &str, with: With, replay: Option<&str>) -> (Value, Answer) {
     (object, answer)
 }
 
-/// Rules decided from the object alone: no lookup is made.
+/// Every rule, with the lookups it makes answered from a session file
+/// (`None`: decided from the object alone, no lookup is made).
 #[rstest]
-#[case::inject_true_rejected("pod-inject-true", With::Defaults, Expect::Rejected(&["injectionAnnotation", "linkerd.io/inject", "Pod shop/web"]))]
-#[case::inject_disabled_accepted("pod-inject-disabled", With::Defaults, Expect::Accepted)]
+#[case::inject_true_rejected("pod-inject-true", None, With::Defaults, Expect::Rejected(&["injectionAnnotation", "linkerd.io/inject", "Pod shop/web"]))]
+#[case::inject_disabled_accepted("pod-inject-disabled", None, With::Defaults, Expect::Accepted)]
 #[case::system_namespace_labelled_accepted(
     "namespace-kube-system-labelled",
+    None,
     With::Defaults,
     Expect::Accepted
 )]
-#[case::system_namespace_injected_rejected("namespace-kube-system-injected", With::Defaults, Expect::Rejected(&["systemNamespaces", "kube-system"]))]
-#[case::evictable_accepted("deployment-meshed-evictable", With::Defaults, Expect::Accepted)]
-#[case::not_evictable_warned("deployment-meshed-not-evictable", With::Defaults, Expect::Warned(&["safe-to-evict"]))]
-#[case::one_replica_rejected("destination-one-replica", With::Defaults, Expect::Rejected(&["controlPlaneReplicas", "linkerd/linkerd-destination", "replicas"]))]
-#[case::no_anti_affinity_rejected("destination-no-anti-affinity", With::Defaults, Expect::Rejected(&["controlPlaneAntiAffinity", "kubernetes.io/hostname"]))]
-#[case::no_requests_rejected("destination-no-requests", With::Defaults, Expect::Rejected(&["controlPlaneResources", "destination"]))]
-#[case::webhook_fail_accepted("webhook-fail", With::Defaults, Expect::Accepted)]
-#[case::webhook_ignore_rejected("webhook-ignore", With::Defaults, Expect::Rejected(&["injectorWebhook", "failurePolicy"]))]
-#[case::budget_allowing_accepted("pdb-allowing", With::Defaults, Expect::Accepted)]
-#[case::budget_blocking_rejected("pdb-blocking", With::Defaults, Expect::Rejected(&["disruptionBudgets", "linkerd/linkerd-destination"]))]
+#[case::system_namespace_injected_rejected("namespace-kube-system-injected", None, With::Defaults, Expect::Rejected(&["systemNamespaces", "kube-system"]))]
+#[case::evictable_accepted(
+    "deployment-meshed-evictable",
+    Some("namespace-shop"),
+    With::Defaults,
+    Expect::Accepted
+)]
+#[case::not_evictable_warned("deployment-meshed-not-evictable", Some("namespace-shop"), With::Defaults, Expect::Warned(&["safe-to-evict"]))]
+#[case::one_replica_rejected("destination-one-replica", None, With::Defaults, Expect::Rejected(&["controlPlaneReplicas", "linkerd/linkerd-destination", "replicas"]))]
+#[case::no_anti_affinity_rejected("destination-no-anti-affinity", None, With::Defaults, Expect::Rejected(&["controlPlaneAntiAffinity", "kubernetes.io/hostname"]))]
+#[case::no_requests_rejected("destination-no-requests", None, With::Defaults, Expect::Rejected(&["controlPlaneResources", "destination"]))]
+#[case::webhook_fail_accepted(
+    "webhook-fail",
+    Some("namespace-linkerd"),
+    With::Defaults,
+    Expect::Accepted
+)]
+#[case::webhook_ignore_rejected("webhook-ignore", None, With::Defaults, Expect::Rejected(&["injectorWebhook", "failurePolicy"]))]
+#[case::budget_allowing_accepted("pdb-allowing", None, With::Defaults, Expect::Accepted)]
+#[case::budget_blocking_rejected("pdb-blocking", None, With::Defaults, Expect::Rejected(&["disruptionBudgets", "linkerd/linkerd-destination"]))]
 #[case::prometheus_bounded_accepted(
     "prometheus-bounded",
+    None,
     With::Json(r#"{"prometheus":{"require":"both"}}"#),
     Expect::Accepted
 )]
-#[case::prometheus_unbounded_size_warned("prometheus-time-only", With::Json(r#"{"prometheus":{"require":"both"}}"#), Expect::Warned(&["prometheusRetention"]))]
-#[case::proxy_missing_rejected("pod-meshed-without-proxy", With::Validating, Expect::Rejected(&["proxyPresent", "linkerd-proxy"]))]
+#[case::prometheus_unbounded_size_warned("prometheus-time-only", None, With::Json(r#"{"prometheus":{"require":"both"}}"#), Expect::Warned(&["prometheusRetention"]))]
+#[case::proxy_missing_rejected("pod-meshed-without-proxy", Some("namespace-shop"), With::Validating, Expect::Rejected(&["proxyPresent", "linkerd-proxy"]))]
 #[case::proxy_with_requests_accepted(
     "pod-meshed-proxy-with-requests",
+    None,
     With::Validating,
     Expect::Accepted
 )]
-#[case::proxy_without_requests_warned("pod-meshed-proxy-without-requests", With::Validating, Expect::Warned(&["proxyResources"]))]
-fn rules_on_kwctl(#[case] name: &str, #[case] with: With, #[case] expect: Expect) {
-    let (_, answer) = run_case(name, with, None);
+#[case::proxy_without_requests_warned("pod-meshed-proxy-without-requests", None, With::Validating, Expect::Warned(&["proxyResources"]))]
+fn rules_on_kwctl(
+    #[case] name: &str,
+    #[case] session: Option<&str>,
+    #[case] with: With,
+    #[case] expect: Expect,
+) {
+    let (_, answer) = run_case(name, with, session);
     expect.check(&answer, name);
 }
 
@@ -155,10 +174,13 @@ fn rules_on_kwctl(#[case] name: &str, #[case] with: With, #[case] expect: Expect
     {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
 ]))]
 fn mutations_on_kwctl(#[case] name: &str, #[case] with: With, #[case] ops: Value) {
-    let (object, answer) = run_case(name, with, None);
+    // The namespace's labels and annotation can turn even a pod's `enabled`
+    // off, so a meshed workload's namespace is always read.
+    let session = (name != "namespace-kube-system").then_some("namespace-shop");
+    let (object, answer) = run_case(name, with, session);
     Expect::Patched(ops).check(&answer, name);
     let fixed = answer.patched(&object);
-    let again = kwctl_run(&fixed, with, None).expect("kwctl run on the patched object");
+    let again = kwctl_run(&fixed, with, session).expect("kwctl run on the patched object");
     Expect::Accepted.check(&again, &format!("{name}, patched"));
 }
 
@@ -168,20 +190,24 @@ fn mutations_on_kwctl(#[case] name: &str, #[case] with: With, #[case] ops: Value
 fn anti_affinity_is_added_under_mutate() {
     let name = "destination-no-anti-affinity";
     let with = With::Json(
-        r#"{"rules":{"controlPlaneAntiAffinity":"mutate","disruptionBudgets":"off","nodeCapacity":"off"}}"#,
+        r#"{"rules":{"controlPlaneAntiAffinity":"mutate","disruptionBudgets":"off","nodeCapacity":"off","safeToEvict":"off"}}"#,
     );
     let (object, answer) = run_case(name, with, None);
     assert!(answer.allowed, "{}", answer.raw);
     let ops = answer.patch.clone().expect("a patch");
     assert!(
+        // The anti-affinity terms, and a rolling update that can progress
+        // under them (`maxUnavailable: 1`, as values-ha.yaml sets).
         ops.as_array().is_some_and(|ops| !ops.is_empty()
-            && ops.iter().all(|op| op["path"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("/spec/template/spec/affinity")))),
+            && ops.iter().all(|op| op["path"].as_str().is_some_and(|p| {
+                p.starts_with("/spec/template/spec/affinity") || p.starts_with("/spec/strategy")
+            }))),
         "{ops}"
     );
     let fixed = answer.patched(&object);
-    let enforce = With::Json(r#"{"rules":{"disruptionBudgets":"off","nodeCapacity":"off"}}"#);
+    let enforce = With::Json(
+        r#"{"rules":{"disruptionBudgets":"off","nodeCapacity":"off","safeToEvict":"off"}}"#,
+    );
     let again = kwctl_run(&fixed, enforce, None).expect("kwctl run on the patched object");
     Expect::Accepted.check(&again, "patched destination under enforce");
 }
@@ -190,7 +216,7 @@ fn anti_affinity_is_added_under_mutate() {
 /// contextAwareResources.
 #[rstest]
 #[case::namespace_decides_injection("pod-unannotated", "namespace-injected", Expect::Patched(json!([
-    {"op": "add", "path": "/metadata/annotations", "value": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}}
+    {"op": "add", "path": "/metadata/annotations", "value": {"cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes": "linkerd-identity-end-entity"}}
 ])))]
 #[case::failed_lookup_is_a_warning("pod-unannotated", "namespace-forbidden", Expect::Warned(&["namespace", "is forbidden"]))]
 #[case::budget_and_nodes_found("destination-ha", "control-plane-three-nodes", Expect::Accepted)]

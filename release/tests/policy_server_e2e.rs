@@ -164,7 +164,15 @@ fn policy_server_answers_as_the_api_server_expects() {
             "webhook-ignore",
             Expect::Rejected(&["injectorWebhook", "failurePolicy"]),
         ),
-        (MUTATING, "webhook-fail", Expect::Accepted),
+        // Without a cluster nothing that depends on cluster state is decided:
+        // whether the control-plane namespace opted out of the injector, or
+        // whether a workload's namespace turns injection off. The policy
+        // accepts, adds and rejects nothing for it, and says why.
+        (
+            MUTATING,
+            "webhook-fail",
+            Expect::Warned(&["injectorWebhook", "could not be read"]),
+        ),
         (
             MUTATING,
             "pdb-blocking",
@@ -180,19 +188,12 @@ fn policy_server_answers_as_the_api_server_expects() {
         (
             MUTATING,
             "deployment-meshed",
-            Expect::Patched(json!([
-                {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
-            ])),
-        ),
-        (
-            MUTATING,
-            "deployment-meshed-not-evictable",
-            Expect::Warned(&["safe-to-evict"]),
+            Expect::Warned(&["could not read namespace \"shop\"", "judged as not meshed"]),
         ),
         (
             VALIDATING,
             "pod-meshed-without-proxy",
-            Expect::Rejected(&["proxyPresent", "linkerd-proxy"]),
+            Expect::Warned(&["could not read namespace \"shop\""]),
         ),
         (
             VALIDATING,
@@ -291,13 +292,13 @@ fn audit_reports_what_the_readme_says() {
     let ((result, message), answer) = audit(MUTATING, "destination-one-replica");
     assert_eq!(result, "fail", "{answer}");
     assert!(message.contains("controlPlaneReplicas"), "{answer}");
-    let ((result, message), answer) = audit(VALIDATING, "pod-meshed-without-proxy");
+    let ((result, message), answer) = audit(MUTATING, "pod-inject-true");
     assert_eq!(result, "fail", "{answer}");
-    assert!(message.contains("proxyPresent"), "{answer}");
+    assert!(message.contains("injectionAnnotation"), "{answer}");
 
     // What the mutating instance would fix is allowed with a patch: the
     // scanner records `pass`, and the patch is not applied or reported.
-    let ((result, message), answer) = audit(MUTATING, "deployment-meshed");
+    let ((result, message), answer) = audit(MUTATING, "namespace-kube-system");
     assert_eq!(result, "pass", "{answer}");
     assert!(message.is_empty(), "{answer}");
     assert!(answer["response"]["patch"].is_string(), "{answer}");
