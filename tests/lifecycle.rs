@@ -7,6 +7,9 @@
 mod common;
 
 use common::*;
+use policy_harness::simulation::{
+    apply_in_order, deployment_recognises, pod_of, replicaset_of, Admission, Admitted, Change,
+};
 use policy_harness::{AdmissionRequestBuilder, Cluster, Outcome, PolicyModule, Verdict};
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -76,34 +79,13 @@ fn meshed_deployment() -> Value {
     })
 }
 
-fn controller(kind: &str, name: &str) -> Value {
-    json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": format!("{name}-uid"),
-            "controller": true, "blockOwnerDeletion": true}])
-}
-
-/// The ReplicaSet the Deployment controller makes: the template copied, plus
-/// the `pod-template-hash` label, owned by the Deployment.
-fn replicaset_of(deployment: &Value) -> Value {
-    let mut template = deployment["spec"]["template"].clone();
-    template["metadata"]["labels"]["pod-template-hash"] = json!("5d8f");
-    json!({
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": "web-5d8f", "namespace": "app",
-                     "ownerReferences": controller("Deployment", "web")},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "5d8f"}},
-                 "template": template}
-    })
-}
-
-/// A Pod as a controller makes it from `template`.
+/// A Pod its controller `owner` (`Kind`, `name`) made in `namespace` from
+/// `template`.
 fn pod_from(template: &Value, namespace: &str, owner: (&str, &str)) -> Value {
-    let mut pod = template.clone();
-    pod["apiVersion"] = json!("v1");
-    pod["kind"] = json!("Pod");
-    pod["metadata"]["generateName"] = json!(format!("{}-", owner.1));
-    pod["metadata"]["namespace"] = json!(namespace);
-    pod["metadata"]["ownerReferences"] = controller(owner.0, owner.1);
-    pod
+    let owner = json!({"apiVersion": "apps/v1", "kind": owner.0,
+                       "metadata": {"name": owner.1, "namespace": namespace},
+                       "spec": {"template": template}});
+    pod_of(&owner)
 }
 
 fn bare_pod(namespace: &str, annotations: Value, containers: Value) -> Value {
@@ -145,7 +127,7 @@ fn deployment_replicaset_pods_chain_keeps_templates_equal() {
 
     // The ReplicaSet stamped from the admitted template is left exactly as
     // made, so the Deployment controller still recognises it as its own.
-    let replicaset = replicaset_of(&deployment);
+    let replicaset = replicaset_of(&deployment, "5d8f");
     let verdict = create(&module, &replicaset, &json!({}));
     assert_eq!(
         verdict.outcome(),
@@ -154,19 +136,10 @@ fn deployment_replicaset_pods_chain_keeps_templates_equal() {
         verdict.message
     );
     assert!(verdict.warnings().is_empty(), "{:?}", verdict.warnings());
-    let mut template = replicaset["spec"]["template"].clone();
-    template["metadata"]["labels"]
-        .as_object_mut()
-        .unwrap()
-        .remove("pod-template-hash");
-    assert_eq!(template, deployment["spec"]["template"]);
+    let admitted = verdict.mutated_object.unwrap_or(replicaset);
+    assert!(deployment_recognises(&deployment, &admitted));
 
-    let pod = pod_from(
-        &replicaset["spec"]["template"],
-        "app",
-        ("ReplicaSet", "web-5d8f"),
-    );
-    let verdict = create(&module, &pod, &json!({}));
+    let verdict = create(&module, &pod_of(&admitted), &json!({}));
     assert_eq!(
         verdict.outcome(),
         Outcome::Accepted,
@@ -179,20 +152,17 @@ fn deployment_replicaset_pods_chain_keeps_templates_equal() {
 fn a_legacy_deployments_replicaset_is_never_mutated_but_its_pods_are() {
     let module = load(app_cluster());
     // The Deployment predates the policy: its ReplicaSet lacks the annotation.
-    let replicaset = replicaset_of(&meshed_deployment());
+    let replicaset = replicaset_of(&meshed_deployment(), "5d8f");
     let verdict = create(&module, &replicaset, &json!({}));
     assert_eq!(verdict.outcome(), Outcome::Accepted);
+    assert_eq!(verdict.mutated_object, None);
     assert!(
         warned_about(&verdict, "its controller Deployment/web"),
         "{:?}",
         verdict.warnings()
     );
 
-    let pod = pod_from(
-        &replicaset["spec"]["template"],
-        "app",
-        ("ReplicaSet", "web-5d8f"),
-    );
+    let pod = pod_of(&replicaset);
     let verdict = create(&module, &pod, &json!({}));
     assert_eq!(
         ops(&verdict, &pod),
@@ -206,11 +176,16 @@ fn a_legacy_deployments_replicaset_is_never_mutated_but_its_pods_are() {
 #[test]
 fn a_cronjobs_job_is_never_mutated() {
     let module = load(app_cluster());
+    let cronjob = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "nightly", "namespace": "app"},
+        "spec": {"jobTemplate": {"spec": {"template": pod_template(json!({"linkerd.io/inject": "enabled"}))}}}
+    });
     let job = json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "nightly-29000000", "namespace": "app",
-                     "ownerReferences": controller("CronJob", "nightly")},
-        "spec": {"template": pod_template(json!({"linkerd.io/inject": "enabled"}))}
+                     "ownerReferences": [policy_harness::simulation::controller_reference(&cronjob)]},
+        "spec": cronjob["spec"]["jobTemplate"]["spec"]
     });
     let verdict = create(&module, &job, &json!({}));
     assert_eq!(verdict.outcome(), Outcome::Accepted);
@@ -290,36 +265,15 @@ fn proxy_present_rejects_only_pods_the_injector_would_mesh(
 
 // 2. UPDATE, the Kubernetes way.
 
-fn scaled(object: &Value) -> Value {
-    let mut new = object.clone();
-    new["spec"]["replicas"] = json!(5);
-    new
-}
-
-fn relabelled(object: &Value) -> Value {
-    let mut new = object.clone();
-    new["metadata"]["labels"] = json!({"team": "payments"});
-    new
-}
-
-fn finalizer_removed(object: &Value) -> Value {
-    let mut new = object.clone();
-    new["metadata"]["deletionTimestamp"] = json!("2026-11-27T00:00:00Z");
-    new["metadata"]["finalizers"] = json!([]);
-    new
-}
-
 #[rstest]
-#[case::scale(scaled as fn(&Value) -> Value)]
-#[case::label(relabelled as fn(&Value) -> Value)]
-#[case::finalizer_removal(finalizer_removed as fn(&Value) -> Value)]
-fn an_update_that_leaves_the_template_alone_never_starts_a_rollout(
-    #[case] change: fn(&Value) -> Value,
-) {
+#[case::scale(Change::Scale(5))]
+#[case::label(Change::Relabel)]
+#[case::finalizer_removal(Change::RemoveFinalizer)]
+fn an_update_that_leaves_the_template_alone_never_starts_a_rollout(#[case] change: Change) {
     let module = load(app_cluster());
     let mut old = meshed_deployment();
     old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
-    let new = change(&old);
+    let new = change.apply(&old);
     let verdict = update(&module, &old, &new, &json!({}));
     assert_eq!(
         verdict.outcome(),
@@ -338,8 +292,7 @@ fn an_update_that_leaves_the_template_alone_never_starts_a_rollout(
 fn an_update_that_changes_the_template_is_mutated() {
     let module = load(app_cluster());
     let old = meshed_deployment();
-    let mut new = old.clone();
-    new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("ghcr.io/example/web:1.1");
+    let new = Change::NewImage.apply(&old);
     let verdict = update(&module, &old, &new, &json!({}));
     assert_eq!(
         ops(&verdict, &new),
@@ -373,8 +326,7 @@ fn a_job_is_never_mutated_on_update() {
         "metadata": {"name": "migrate", "namespace": "app"},
         "spec": {"template": pod_template(json!({"linkerd.io/inject": "enabled"}))}
     });
-    let mut new = old.clone();
-    new["metadata"]["labels"] = json!({"done": "true"});
+    let new = Change::Relabel.apply(&old);
     let verdict = update(&module, &old, &new, &json!({}));
     assert_eq!(verdict.outcome(), Outcome::Accepted);
     assert!(warned_about(&verdict, "a Job's pod template cannot change"));
@@ -391,7 +343,7 @@ fn a_pod_update_never_patches_the_spec() {
         "app",
         ("ReplicaSet", "web-5d8f"),
     );
-    let new = relabelled(&old);
+    let new = Change::Relabel.apply(&old);
     let verdict = update(&module, &old, &new, &settings);
     assert_eq!(verdict.outcome(), Outcome::Mutated, "{:?}", verdict.message);
     let ops = ops(&verdict, &new);
@@ -420,19 +372,21 @@ fn destination(replicas: i64) -> (Vec<Value>, Value) {
 }
 
 #[rstest]
-#[case::relabel_a_legacy_object(1, relabelled as fn(&Value) -> Value, json!({}), Outcome::Accepted)]
-#[case::finalizer_removal_of_a_legacy_object(1, finalizer_removed as fn(&Value) -> Value, json!({}), Outcome::Accepted)]
-#[case::ratcheting_off(1, relabelled as fn(&Value) -> Value, json!({"allowExistingViolations": false}), Outcome::Rejected)]
-#[case::a_new_violation(3, (|o: &Value| { let mut n = o.clone(); n["spec"]["replicas"] = json!(1); n }) as fn(&Value) -> Value, json!({}), Outcome::Rejected)]
+#[case::relabel_a_legacy_object(1, Change::Relabel, json!({}), Outcome::Accepted)]
+#[case::hpa_scales_a_legacy_object(1, Change::Scale(1), json!({}), Outcome::Accepted)]
+#[case::finalizer_removal_of_a_legacy_object(1, Change::RemoveFinalizer, json!({}), Outcome::Accepted)]
+#[case::ratcheting_off(1, Change::Relabel, json!({"allowExistingViolations": false}), Outcome::Rejected)]
+#[case::a_new_violation(3, Change::Scale(1), json!({}), Outcome::Rejected)]
 fn updates_ratchet_existing_violations(
     #[case] old_replicas: i64,
-    #[case] change: fn(&Value) -> Value,
+    #[case] change: Change,
     #[case] settings: Value,
     #[case] expected: Outcome,
 ) {
-    let (objects, old) = destination(old_replicas);
+    let (objects, mut old) = destination(old_replicas);
+    old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
     let module = load(Cluster::from_objects(objects.into_iter().chain(nodes(3))));
-    let new = change(&old);
+    let new = change.apply(&old);
     let verdict = update(&module, &old, &new, &settings);
     assert_eq!(verdict.outcome(), expected, "{:?}", verdict.message);
     if expected == Outcome::Accepted {
@@ -543,39 +497,46 @@ fn a_bare_meshed_pod_releases_only_its_identity_volume(
 
 // 5. Linkerd's own install, as the HA page applies it.
 
-/// `kubectl apply -f -`: each object admitted in file order, seeing only
-/// the objects before it (plus what `existing` already holds), and stored as
-/// admitted; an object that exists already is sent as an UPDATE.
-fn apply_in_order(objects: &[Value], existing: Vec<Value>, settings: &Value) -> Vec<String> {
-    let identity = |object: &Value| {
-        format!(
-            "{}/{}/{}",
-            object["kind"].as_str().unwrap_or_default(),
-            object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            object["metadata"]["name"].as_str().unwrap_or_default()
-        )
-    };
-    let mut stored: std::collections::BTreeMap<String, Value> =
-        existing.iter().map(|o| (identity(o), o.clone())).collect();
-    let mut module = load(Cluster::from_objects(existing));
-    let mut refused = Vec::new();
-    for object in objects {
-        let verdict = match stored.get(&identity(object)) {
-            Some(old) => update(&module, old, object, settings),
-            None => create(&module, object, settings),
-        };
-        if !verdict.accepted {
-            refused.push(format!("{}: {:?}", describe(object), verdict.message));
-            continue;
-        }
-        let admitted = verdict
-            .mutated_object
-            .clone()
-            .unwrap_or_else(|| object.clone());
-        module.cluster_mut().insert(admitted.clone());
-        stored.insert(identity(object), admitted);
+/// The built module as the simulation's admission controller: lookups are
+/// answered from the module's cluster, which the simulation keeps current.
+struct Policy {
+    module: PolicyModule,
+    settings: Value,
+}
+
+impl Admission for Policy {
+    fn cluster_mut(&mut self) -> &mut Cluster {
+        self.module.cluster_mut()
     }
-    refused
+
+    fn admit(&mut self, request: &Value) -> Admitted {
+        let verdict = self
+            .module
+            .validate(request, &self.settings)
+            .unwrap_or_else(|e| panic!("the guest failed: {e}"));
+        Admitted {
+            accepted: verdict.accepted,
+            mutated: verdict.mutated_object,
+            message: verdict.message,
+        }
+    }
+}
+
+/// `kubectl apply -f -` of `objects` onto a cluster holding `existing`.
+fn apply(objects: &[Value], existing: Vec<Value>, settings: &Value) -> Vec<String> {
+    let mut policy = Policy {
+        module: load(Cluster::from_objects(existing)),
+        settings: settings.clone(),
+    };
+    apply_in_order(&mut policy, objects)
+        .into_iter()
+        .map(|refusal| {
+            format!(
+                "{} {}: {:?}",
+                refusal.operation, refusal.object, refusal.message
+            )
+        })
+        .collect()
 }
 
 #[rstest]
@@ -584,7 +545,7 @@ fn apply_in_order(objects: &[Value], existing: Vec<Value>, settings: &Value) -> 
 fn linkerd_ha_install_is_admitted_in_stream_order(#[case] fixture: &str) {
     let objects = linkerd_fixture(fixture);
     for existing in [nodes(3), Vec::new()] {
-        let refused = apply_in_order(&objects, existing, &json!({}));
+        let refused = apply(&objects, existing, &json!({}));
         assert!(refused.is_empty(), "{fixture}: {refused:#?}");
     }
 }
@@ -594,6 +555,6 @@ fn linkerd_upgrade_ha_is_admitted_over_a_default_install() {
     let default = linkerd_fixture("install_default.golden");
     let ha = linkerd_fixture("install_ha_output.golden");
     let existing = default.into_iter().chain(nodes(3)).collect();
-    let refused = apply_in_order(&ha, existing, &json!({}));
+    let refused = apply(&ha, existing, &json!({}));
     assert!(refused.is_empty(), "{refused:#?}");
 }

@@ -5,7 +5,9 @@
 //! API server sends for each object ([`admission`]), and an in-memory object
 //! store ([`Cluster`]) answering the lookups a Kubewarden policy makes through
 //! its host capabilities, with label and field selectors and field masks
-//! ([`selectors`]).
+//! ([`selectors`]), and the paths a live cluster takes ([`simulation`]):
+//! `kubectl apply` in stream order, the controller chain Deployment →
+//! ReplicaSet → Pods, and UPDATEs unrelated to the pods.
 //!
 //! No wasm runtime: policy-harness runs the Kubewarden module on top of this
 //! crate, and the browser playground (wasm32-unknown-unknown) answers the
@@ -30,12 +32,14 @@ pub mod admission;
 pub mod cluster;
 pub mod manifests;
 pub mod selectors;
+pub mod simulation;
 
 use serde_json::Value;
 
 pub use admission::{admission_request, AdmissionRequestBuilder};
 pub use cluster::{Cluster, HostCall, HostCallError, ObjectKind};
 pub use manifests::{ManifestError, ManifestObject};
+pub use simulation::{apply_in_order, Admission, Admitted, Change, Refusal};
 
 /// The string at `path` in `value`, if every step exists and the leaf is a string.
 pub fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {

@@ -29,7 +29,7 @@ mod policy_module;
 pub mod report;
 mod verdict;
 
-pub use cluster_sim::{admission, cluster, manifests, selectors};
+pub use cluster_sim::{admission, cluster, manifests, selectors, simulation};
 pub use cluster_sim::{
     admission_request, AdmissionRequestBuilder, Cluster, HostCall, HostCallError, ManifestError,
     ObjectKind,
