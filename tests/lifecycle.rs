@@ -107,6 +107,16 @@ fn ops(verdict: &Verdict, original: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+fn assert_outcome(verdict: &Verdict, expected: Outcome) {
+    assert_eq!(
+        verdict.outcome(),
+        expected,
+        "{:?} {:?}",
+        verdict.message,
+        verdict.warnings()
+    );
+}
+
 fn warned_about(verdict: &Verdict, text: &str) -> bool {
     verdict.warnings().iter().any(|w| w.contains(text))
 }
@@ -129,23 +139,13 @@ fn deployment_replicaset_pods_chain_keeps_templates_equal() {
     // made, so the Deployment controller still recognises it as its own.
     let replicaset = replicaset_of(&deployment, "5d8f");
     let verdict = create(&module, &replicaset, &json!({}));
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
     assert!(verdict.warnings().is_empty(), "{:?}", verdict.warnings());
     let admitted = verdict.mutated_object.unwrap_or(replicaset);
     assert!(deployment_recognises(&deployment, &admitted));
 
     let verdict = create(&module, &pod_of(&admitted), &json!({}));
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
 }
 
 #[test]
@@ -204,12 +204,7 @@ fn an_owned_pod_is_warned_for_its_template_never_rejected(
     let module = load(app_cluster());
     let pod = pod_from(&pod_template(annotations.clone()), namespace, owner);
     let verdict = create(&module, &pod, &json!({}));
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
     assert!(
         warned_about(&verdict, &format!("[{rule}]"))
             && warned_about(&verdict, &format!("its controller {}/{}", owner.0, owner.1)),
@@ -275,12 +270,7 @@ fn an_update_that_leaves_the_template_alone_never_starts_a_rollout(#[case] chang
     old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
     let new = change.apply(&old);
     let verdict = update(&module, &old, &new, &json!({}));
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
     assert!(
         warned_about(&verdict, "this UPDATE does not change the pod template"),
         "{:?}",
@@ -310,12 +300,7 @@ fn an_update_without_a_readable_old_object_is_not_mutated() {
     let module = load(app_cluster());
     let new = meshed_deployment();
     let verdict = update(&module, &json!("not an object"), &new, &json!({}));
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
 }
 
 #[test]
@@ -345,7 +330,7 @@ fn a_pod_update_never_patches_the_spec() {
     );
     let new = Change::Relabel.apply(&old);
     let verdict = update(&module, &old, &new, &settings);
-    assert_eq!(verdict.outcome(), Outcome::Mutated, "{:?}", verdict.message);
+    assert_outcome(&verdict, Outcome::Mutated);
     let ops = ops(&verdict, &new);
     assert!(
         ops.iter()
@@ -420,12 +405,7 @@ fn pods_outside_the_injectors_scope_are_not_meshed(#[case] namespace: &str) {
         &deployment,
         &json!({"rules": {"systemNamespaces": "off"}}),
     );
-    assert_eq!(
-        verdict.outcome(),
-        Outcome::Accepted,
-        "{:?}",
-        verdict.message
-    );
+    assert_outcome(&verdict, Outcome::Accepted);
     assert_eq!(
         verdict.mutated_object,
         None,
@@ -467,7 +447,7 @@ fn an_empty_inject_value_is_no_annotation_and_no_violation() {
     deployment["spec"]["template"]["metadata"]["annotations"] = json!({"linkerd.io/inject": ""});
     let verdict = create(&module, &deployment, &json!({}));
     // Meshed through its namespace, so it gets safe-to-evict; not rejected.
-    assert_eq!(verdict.outcome(), Outcome::Mutated, "{:?}", verdict.message);
+    assert_outcome(&verdict, Outcome::Mutated);
 }
 
 // 4. Bare pods.

@@ -195,7 +195,7 @@ fn title(kind: Option<&str>, namespace: Option<&str>, name: Option<&str>) -> Str
 /// where to add the namespace); everything around it must match.
 fn normalize(warning: &str) -> String {
     const BEFORE: &str = "could not read namespace ";
-    const AFTER: &str = "); Linkerd's injection decision";
+    const AFTER: &str = "), whose labels and annotation";
     let (Some(start), Some(end)) = (warning.find(BEFORE), warning.find(AFTER)) else {
         return warning.to_owned();
     };
@@ -257,12 +257,12 @@ fn playground_verdicts_equal_the_kubewarden_modules() {
 
 #[test]
 fn normalize_keeps_everything_but_the_lookup_error() {
-    let harness = "Deployment default/a: could not read namespace \"default\" (get_resource failed: Host error: namespaces \"default\" not found); Linkerd's injection decision was made from the object's own annotations. Fix: x";
-    let page = "Deployment default/a: could not read namespace \"default\" (namespaces \"default\" not found: it is neither in the manifest nor in the cluster box); Linkerd's injection decision was made from the object's own annotations. Fix: x";
+    let harness = "Deployment default/a: could not read namespace \"default\" (get_resource failed: Host error: namespaces \"default\" not found), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x";
+    let page = "Deployment default/a: could not read namespace \"default\" (namespaces \"default\" not found: it is neither in the manifest nor in the cluster box), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x";
     assert_eq!(normalize(harness), normalize(page));
     assert_eq!(
         normalize(harness),
-        "Deployment default/a: could not read namespace \"default\" (<lookup error>); Linkerd's injection decision was made from the object's own annotations. Fix: x"
+        "Deployment default/a: could not read namespace \"default\" (<lookup error>), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x"
     );
     assert_eq!(normalize("other"), "other");
 }
