@@ -302,7 +302,7 @@ async function harnessExecutable() {
 
 /** The reason a namespace lookup failed is worded by each host; the rest must match. */
 function normalize(warning) {
-  return warning.replace(/(could not read namespace "[^"]*" \().*?(\); Linkerd's injection decision)/, "$1<lookup error>$2");
+  return warning.replace(/(could not read namespace "[^"]*" \().*?(\), whose labels and annotation)/, "$1<lookup error>$2");
 }
 
 describe("screenshot for the README", () => {
