@@ -1,7 +1,20 @@
 # linkerd-ha-policy: `make run` builds the policy and runs it on the examples;
 # `make test` runs the whole suite (what CI runs).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The module that ships (and that every test runs): cargo's output, optimised
+# in place by `make build`. cargo's own output is kept next to it.
 WASM := $(abspath $(TARGET_DIR)/wasm32-wasip1/release/linkerd_ha_policy.wasm)
+WASM_UNOPTIMISED := $(WASM:.wasm=.unoptimised.wasm)
+FLOOR_WASM := $(abspath $(TARGET_DIR)/wasm32-wasip1/release/floor_policy.wasm)
+# What rustc's wasm32-wasip1 target emits (its target_features section), so
+# that binaryen reads the module and writes nothing newer.
+WASM_FEATURES := --enable-bulk-memory --enable-extended-const --enable-multivalue \
+	--enable-mutable-globals --enable-nontrapping-float-to-int \
+	--enable-reference-types --enable-sign-ext
+# The exports waPC needs; any other (libc's getenv, see src/lib.rs) goes.
+WASM_EXPORTS := [{"name":"memory","root":true,"export":"memory"},\
+	{"name":"wapc_init","root":true,"export":"wapc_init"},\
+	{"name":"__guest_call","root":true,"export":"__guest_call"}]
 EXAMPLES := $(wildcard examples/*.yaml)
 HARNESS := cargo run --quiet -p policy-harness --
 
@@ -16,10 +29,26 @@ setup:
 	rustup target add wasm32-wasip1
 	rustup component add rustfmt clippy
 	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
+	command -v wasm-opt >/dev/null || (apt-get update && apt-get install -y --no-install-recommends binaryen)
 
+# cargo puts its own output back at $(WASM) on every build: when that is the
+# module optimised last time, the optimised one is put back; otherwise it is
+# optimised (binaryen: unused exports dropped, then -Oz).
 build: setup
 	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy
-	@ls -l $(WASM)
+	@if cmp -s $(WASM) $(WASM_UNOPTIMISED) && [ -f $(WASM).optimised ]; then \
+		cp --remove-destination $(WASM).optimised $(WASM); \
+	elif ! cmp -s $(WASM) $(WASM).optimised; then \
+		set -e; \
+		cp $(WASM) $(WASM_UNOPTIMISED); \
+		printf '%s' '$(WASM_EXPORTS)' > $(WASM).exports.json; \
+		wasm-metadce $(WASM_FEATURES) --graph-file $(WASM).exports.json \
+			$(WASM_UNOPTIMISED) -o $(WASM).tmp >/dev/null; \
+		wasm-opt $(WASM_FEATURES) -Oz $(WASM).tmp -o $(WASM).tmp; \
+		cp $(WASM).tmp $(WASM).optimised; \
+		mv $(WASM).tmp $(WASM); \
+	fi
+	@ls -l $(WASM_UNOPTIMISED) $(WASM)
 
 run: build
 	$(HARNESS) evaluate --module $(WASM) $(EXAMPLES)
