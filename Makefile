@@ -21,7 +21,7 @@ HARNESS := cargo run --quiet -p policy-harness --
 REGISTRY ?= ghcr.io/linkerd-ha-policy
 RELEASE := cargo run --quiet -p policy-release --
 
-.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test bench fuzz
+.PHONY: setup build run test fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
 # distribution registry on loopback.
@@ -31,24 +31,29 @@ setup:
 	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
 	command -v wasm-opt >/dev/null || (apt-get update && apt-get install -y --no-install-recommends binaryen)
 
-# cargo puts its own output back at $(WASM) on every build: when that is the
-# module optimised last time, the optimised one is put back; otherwise it is
-# optimised (binaryen: unused exports dropped, then -Oz).
+# $(call optimise,MODULE): cargo puts its own output back at MODULE on every
+# build; when that is the module optimised last time, the optimised one is
+# put back, otherwise it is optimised (binaryen: exports other than waPC's
+# dropped, then -Oz). cargo's output stays beside it as *.unoptimised.wasm.
+define optimise
+	@if cmp -s $(1) $(1:.wasm=.unoptimised.wasm) && [ -f $(1).optimised ]; then \
+		cp --remove-destination $(1).optimised $(1); \
+	elif ! cmp -s $(1) $(1).optimised; then \
+		set -e; \
+		cp $(1) $(1:.wasm=.unoptimised.wasm); \
+		printf '%s' '$(WASM_EXPORTS)' > $(1).exports.json; \
+		wasm-metadce $(WASM_FEATURES) --graph-file $(1).exports.json \
+			$(1:.wasm=.unoptimised.wasm) -o $(1).tmp >/dev/null; \
+		wasm-opt $(WASM_FEATURES) -Oz $(1).tmp -o $(1).tmp; \
+		cp $(1).tmp $(1).optimised; \
+		mv $(1).tmp $(1); \
+	fi
+	@ls -l $(1:.wasm=.unoptimised.wasm) $(1)
+endef
+
 build: setup
 	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy
-	@if cmp -s $(WASM) $(WASM_UNOPTIMISED) && [ -f $(WASM).optimised ]; then \
-		cp --remove-destination $(WASM).optimised $(WASM); \
-	elif ! cmp -s $(WASM) $(WASM).optimised; then \
-		set -e; \
-		cp $(WASM) $(WASM_UNOPTIMISED); \
-		printf '%s' '$(WASM_EXPORTS)' > $(WASM).exports.json; \
-		wasm-metadce $(WASM_FEATURES) --graph-file $(WASM).exports.json \
-			$(WASM_UNOPTIMISED) -o $(WASM).tmp >/dev/null; \
-		wasm-opt $(WASM_FEATURES) -Oz $(WASM).tmp -o $(WASM).tmp; \
-		cp $(WASM).tmp $(WASM).optimised; \
-		mv $(WASM).tmp $(WASM); \
-	fi
-	@ls -l $(WASM_UNOPTIMISED) $(WASM)
+	$(call optimise,$(WASM))
 
 run: build
 	$(HARNESS) evaluate --module $(WASM) $(EXAMPLES)
@@ -71,11 +76,24 @@ SECONDS_PER_TARGET ?= 60
 fuzz:
 	fuzz/run.sh $(SECONDS_PER_TARGET)
 
-# µs/request next to the do-nothing SDK policy and the native rules; module
-# size, instantiation, peak memory, scaling. Not a gate: figures only.
-bench: setup
-	cargo build --release --target wasm32-wasip1 -p linkerd-ha-policy -p floor-policy
-	cargo run --profile bench-host -p policy-bench
+# µs/request next to the do-nothing SDK policy: under kwctl bench (the real
+# engine), then the harness's breakdown (instantiation, native rules, peak
+# memory, scaling). Not a gate: figures only.
+# The floor goes through the same optimiser as the policy. kwctl is
+# $$KWCTL, or the one ../shared/kubewarden/install.sh built.
+bench: build
+	cargo build --release --target wasm32-wasip1 -p floor-policy
+	$(call optimise,$(FLOOR_WASM))
+	KWCTL="$${KWCTL:-$$(../shared/kubewarden/install.sh)/kwctl}" \
+		cargo run --profile bench-host -p policy-bench
+
+# Only the module sizes and the kwctl table (no wasmtime-heavy build
+# profile needed: kwctl does the timing).
+bench-kwctl: build
+	cargo build --release --target wasm32-wasip1 -p floor-policy
+	$(call optimise,$(FLOOR_WASM))
+	KWCTL="$${KWCTL:-$$(../shared/kubewarden/install.sh)/kwctl}" \
+		cargo run -p policy-bench -- --kwctl-only
 
 # The browser playground: build it and serve it at http://127.0.0.1:8000/
 # (web/index.html also opens straight from disk).
