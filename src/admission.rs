@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
 use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
-use crate::mutation::apply_all;
+use crate::mutation::apply_to_text;
 use crate::objects::{
     MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,
@@ -21,15 +21,16 @@ use crate::verdict::{ObjectRef, Verdict};
 use crate::workload::{decode_json, Workload, WorkloadKind};
 
 /// Kubewarden's `ValidationResponse`, as the policy server reads it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct Response {
     pub accepted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// The object's JSON text with the edits made, written out as it is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mutated_object: Option<Value>,
+    pub mutated_object: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<String>>,
 }
@@ -121,12 +122,6 @@ enum RequestError {
         kind: String,
         name: String,
         source: crate::mutation::EditError,
-    },
-    #[error("{kind} {name}: the object cannot be read for mutation: {message}")]
-    MutationDecode {
-        kind: String,
-        name: String,
-        message: String,
     },
 }
 
@@ -227,17 +222,20 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     if verdict.edits.is_empty() {
         return Ok(Response::accept().with_warnings(verdict.warnings));
     }
-    // Only now is the whole object decoded: the common case never pays for it.
-    let mut mutated: Value =
-        serde_json::from_str(raw_object.get()).map_err(|e| RequestError::MutationDecode {
-            kind: object.kind.clone(),
-            name: object.name.clone(),
-            message: e.to_string(),
-        })?;
-    apply_all(&mut mutated, &verdict.edits).map_err(|source| RequestError::Edit {
+    // The edits go into the request's own text: no second decode, no tree.
+    let edit_error = |source| RequestError::Edit {
         kind: object.kind.clone(),
         name: object.name.clone(),
         source,
+    };
+    let mutated = apply_to_text(raw_object.get(), &verdict.edits).map_err(edit_error)?;
+    // Checked once more, so a faulty splice is a rejection, never an answer
+    // the policy server cannot read.
+    let mutated = RawValue::from_string(mutated).map_err(|_| {
+        edit_error(crate::mutation::EditError {
+            path: String::new(),
+            reason: "the edited object is not well-formed JSON",
+        })
     })?;
     let mut response = Response::accept().with_warnings(verdict.warnings);
     response.mutated_object = Some(mutated);

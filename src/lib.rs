@@ -10,6 +10,7 @@ pub mod admission;
 #[cfg(feature = "kubewarden")]
 pub mod host;
 pub mod injection;
+pub mod json_path;
 pub mod lifecycle;
 pub mod mutation;
 pub mod objects;
@@ -64,3 +65,14 @@ mod entry_points {
 
 #[cfg(feature = "kubewarden")]
 pub use entry_points::settings_verdict;
+
+/// The module has no environment. std's panic hook still asks libc's
+/// `getenv` for `RUST_BACKTRACE`, and wasi-libc's `getenv` imports
+/// `environ_get`, `environ_sizes_get` and `proc_exit` to set one up. This
+/// one answers "not set", so none of them is imported.
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+#[allow(unsafe_code)] // libc's symbol, so it must be unmangled
+#[unsafe(no_mangle)]
+pub extern "C" fn getenv(_name: *const core::ffi::c_char) -> *mut core::ffi::c_char {
+    core::ptr::null_mut()
+}

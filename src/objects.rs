@@ -19,29 +19,49 @@ where
 
 /// A struct field that must be a JSON object (or null, read as absent):
 /// serde would otherwise also read a struct from a list of its fields, so a
-/// malformed `metadata: []` would pass as empty metadata.
+/// malformed `metadata: []` would pass as empty metadata. The struct is read
+/// through the same deserializer as everywhere else, asked for a map, so its
+/// decoding code is not built a second time for this path.
 pub(crate) fn object_or_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
 {
-    struct ObjectOrNull<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Default + Deserialize<'de>> serde::de::Visitor<'de> for ObjectOrNull<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
-            Ok(T::default())
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
-            Ok(T::default())
-        }
+    Ok(Option::<ObjectOnly<T>>::deserialize(deserializer)?.map_or_else(T::default, |o| o.0))
+}
+
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(MapOnly(deserializer)).map(ObjectOnly)
     }
-    deserializer.deserialize_any(ObjectOrNull(std::marker::PhantomData))
+}
+
+/// Hands a struct's visitor a map, or an error for anything else.
+struct MapOnly<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
 }
 
 pub type StringMap = BTreeMap<String, String>;

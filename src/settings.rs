@@ -400,19 +400,16 @@ impl Settings {
                 message: "expected a map of settings (a JSON object)".to_string(),
             });
         }
-        let deserializer = &mut serde_json::Deserializer::from_slice(json);
-        let mut settings: Settings =
-            serde_path_to_error::deserialize(deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                SettingsError::Decode {
-                    path: if path == "." {
-                        String::new()
-                    } else {
-                        format!(".{path}")
-                    },
-                    message: error.into_inner().to_string(),
-                }
-            })?;
+        // Read as text, like every other document the module reads, so
+        // serde_json's code is there once.
+        let json = std::str::from_utf8(json).map_err(|error| SettingsError::Decode {
+            path: String::new(),
+            message: format!("not UTF-8 ({error})"),
+        })?;
+        let mut settings: Settings = serde_json::from_str(json).map_err(|error| {
+            let (path, message) = crate::json_path::locate(json, &error);
+            SettingsError::Decode { path, message }
+        })?;
         settings.proxy_resources.spelled = (
             settings.proxy_resources.cpu_request.to_string(),
             settings.proxy_resources.memory_request.to_string(),

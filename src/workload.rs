@@ -254,14 +254,20 @@ pub struct ContainerRef<'a> {
     pub container: &'a Container,
 }
 
-/// An object the rules cannot read. serde_json's message names the
-/// offending value and its line and column; a field path would need a second
-/// decoder per type, which doubles the module's decoding code for a case the
-/// API server's own validation makes rare.
+/// An object the rules cannot read: the field it failed at and why
+/// (`spec.containers[0].args: invalid type: ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the object cannot be read: {0}")]
 pub struct DecodeError(pub String);
 
 pub fn decode_json<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
-    serde_json::from_str(json).map_err(|error| DecodeError(error.to_string()))
+    serde_json::from_str(json).map_err(|error| {
+        let (path, message) = crate::json_path::locate(json, &error);
+        let path = path.strip_prefix('.').unwrap_or(&path);
+        DecodeError(if path.is_empty() {
+            message
+        } else {
+            format!("{path}: {message}")
+        })
+    })
 }

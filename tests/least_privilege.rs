@@ -1,6 +1,6 @@
 //! The module asks for no more than it needs: its imports are the waPC
 //! host functions and the few WASI calls Rust's standard library links in
-//! (no filesystem, no sockets, no clocks), and the context-aware resources
+//! (no filesystem, no sockets, no clocks, no environment, no exit), and the context-aware resources
 //! it declares in `metadata.yml` are exactly the kinds it reads.
 
 mod common;
@@ -42,28 +42,12 @@ const ALLOWED_IMPORTS: &[(&str, &str, &str)] = &[
     ),
     (
         "wasi_snapshot_preview1",
-        "proc_exit",
-        "wasi-libc's exit, reached only if its environment set-up fails",
-    ),
-    (
-        "wasi_snapshot_preview1",
         "random_get",
         "seeds std's HashMap hasher (RandomState)",
     ),
-    // std's default panic and allocation-error hooks read RUST_BACKTRACE
-    // with getenv; nothing else does, and policy-server gives the module
-    // an empty environment. They go only with a build-std,
-    // panic_immediate_abort (nightly) build.
-    (
-        "wasi_snapshot_preview1",
-        "environ_get",
-        "getenv(RUST_BACKTRACE) in std's panic hook",
-    ),
-    (
-        "wasi_snapshot_preview1",
-        "environ_sizes_get",
-        "getenv(RUST_BACKTRACE) in std's panic hook",
-    ),
+    // Not environ_get, environ_sizes_get nor proc_exit: std's panic hook
+    // asks libc's getenv for RUST_BACKTRACE, and the module's own getenv
+    // (src/lib.rs) answers without wasi-libc's environment set-up.
 ];
 
 /// What the module exports: its memory and the waPC entry points.
@@ -132,7 +116,7 @@ fn the_module_imports_only_wapc_and_minimal_wasi() {
     }
     assert!(
         refused.is_empty(),
-        "the module imports more than waPC and minimal WASI: {refused:?}. Filesystem (path_*, fd_read, fd_prestat_*), sockets (sock_*), clocks and the like must not be linked in"
+        "the module imports more than waPC and minimal WASI: {refused:?}. Filesystem (path_*, fd_read, fd_prestat_*), sockets (sock_*), clocks, the environment (environ_*), exit (proc_exit) and the like must not be linked in"
     );
     // Nothing the policy needs has gone missing either: waPC's core.
     for needed in ["__guest_request", "__guest_response", "__guest_error"] {
@@ -150,11 +134,14 @@ fn the_module_imports_only_wapc_and_minimal_wasi() {
 
 /// The allow-list check itself refuses what it should.
 #[test]
-fn the_import_check_refuses_filesystem_sockets_and_clocks() {
+fn the_import_check_refuses_filesystem_sockets_clocks_environment_and_exit() {
     let module = module_importing(&[
         ("wasi_snapshot_preview1", "path_open"),
         ("wasi_snapshot_preview1", "sock_accept"),
         ("wasi_snapshot_preview1", "clock_time_get"),
+        ("wasi_snapshot_preview1", "environ_get"),
+        ("wasi_snapshot_preview1", "environ_sizes_get"),
+        ("wasi_snapshot_preview1", "proc_exit"),
         ("wapc", "__guest_request"),
     ]);
     let interface = interface(&module);
@@ -164,7 +151,17 @@ fn the_import_check_refuses_filesystem_sockets_and_clocks() {
         .filter(|(m, n, _)| !ALLOWED_IMPORTS.iter().any(|(am, an, _)| am == m && an == n))
         .map(|(_, n, _)| n.as_str())
         .collect();
-    assert_eq!(refused, ["path_open", "sock_accept", "clock_time_get"]);
+    assert_eq!(
+        refused,
+        [
+            "path_open",
+            "sock_accept",
+            "clock_time_get",
+            "environ_get",
+            "environ_sizes_get",
+            "proc_exit"
+        ]
+    );
 }
 
 /// A binary module importing `imports` as functions of type `() -> ()`,

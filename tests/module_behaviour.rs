@@ -702,7 +702,7 @@ fn unreadable_objects_are_rejected_naming_what_failed() {
     let message = verdict.message.unwrap();
     assert!(
         message.contains(
-            "Pod web-1: the object cannot be read: invalid type: string \"not-a-list\", expected a sequence at line 1 column"
+            "Pod web-1: the object cannot be read: spec.containers[0].args: invalid type: string \"not-a-list\", expected a sequence"
         ),
         "{message}"
     );

@@ -229,6 +229,9 @@ fn judge(
     };
     let (patch, mutated_yaml, yaml_diff) = match &mutated_object {
         Some(mutated) => {
+            let mutated: Value = serde_json::from_str(mutated.get())
+                .map_err(|e| PlaygroundError::Encode(e.to_string()))?;
+            let mutated = &mutated;
             let patch = serde_json::to_value(json_patch::diff(original, mutated))
                 .map_err(|e| PlaygroundError::Encode(e.to_string()))?;
             let before = crate::diff::to_yaml(original);

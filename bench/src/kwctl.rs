@@ -1,0 +1,207 @@
+//! The measure that counts: Kubewarden's own engine. `kwctl bench` runs the
+//! policy and the floor on each case's request, alternately, three rounds;
+//! each module keeps the best of its three medians.
+//!
+//! kwctl replays no cluster here: a Kubernetes lookup is refused by the
+//! engine at once (the policy is not granted context-aware access), and the
+//! policy answers with its "could not look up" warning. The floor never looks
+//! anything up.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::cases::Case;
+use crate::BenchError;
+
+const ROUNDS: usize = 3;
+
+/// `$KWCTL`, else `kwctl` on the PATH.
+fn kwctl() -> PathBuf {
+    std::env::var_os("KWCTL").map_or_else(|| PathBuf::from("kwctl"), PathBuf::from)
+}
+
+/// The median µs of one `kwctl bench` run of `validate`.
+fn median_micros(module: &Path, request: &Path) -> Result<f64, BenchError> {
+    let output = Command::new(kwctl())
+        .args(["bench", "--warm-up-time", "1", "--measurement-time", "1"])
+        .arg("--request-path")
+        .arg(request)
+        .args(["--settings-json", "{}"])
+        .arg(format!("file://{}", module.display()))
+        .env("NO_COLOR", "1")
+        .output()
+        .map_err(|e| BenchError::Kwctl(format!("cannot run {}: {e}", kwctl().display())))?;
+    let text = strip_ansi(&String::from_utf8_lossy(&output.stdout));
+    if !output.status.success() {
+        return Err(BenchError::Kwctl(format!(
+            "kwctl bench {} failed: {}{}",
+            module.display(),
+            text,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    validate_median(&text)
+        .ok_or_else(|| BenchError::Kwctl(format!("no `validate` median in kwctl's output: {text}")))
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR sequence: ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// tiny-bench's `med = 15.12µs` on the line after `validate [...]:`.
+fn validate_median(text: &str) -> Option<f64> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("validate ["));
+    lines.next()?;
+    let line = lines.next()?;
+    let median = line.split("med = ").nth(1)?.split(',').next()?.trim();
+    let split = median.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = median.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit {
+        "ns" => 0.001,
+        "µs" | "us" => 1.0,
+        "ms" => 1000.0,
+        "s" => 1_000_000.0,
+        _ => return None,
+    };
+    Some(number * scale)
+}
+
+/// Runs every case and prints the table. `verdicts` says which cases the
+/// policy mutates (target 1.2x) or accepts (1.0x).
+pub fn table(
+    cases: &[Case],
+    verdicts: &[String],
+    policy: &Path,
+    floor: &Path,
+) -> Result<(), BenchError> {
+    let dir = std::env::temp_dir().join(format!("policy-bench-kwctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|cause| BenchError::Io {
+        path: dir.clone(),
+        cause,
+    })?;
+    println!("## Under Kubewarden's engine (`kwctl bench`)\n");
+    println!("Policy and floor alternate on each request, {ROUNDS} rounds; each keeps the best of its {ROUNDS} medians (µs per `validate`). Targets: accepting ≤1.0x the floor, mutating ≤1.2x.\n");
+    println!("| case | verdict | policy µs | floor µs | ratio | target |");
+    println!("| --- | --- | ---: | ---: | ---: | --- |");
+    for (index, (case, verdict)) in cases.iter().zip(verdicts).enumerate() {
+        let payload: Value = serde_json::from_slice(&case.payload)
+            .map_err(|e| BenchError::Fixture(format!("{}: {e}", case.name)))?;
+        let request = dir.join(format!("request-{index}.json"));
+        std::fs::write(&request, payload["request"].to_string()).map_err(|cause| {
+            BenchError::Io {
+                path: request.clone(),
+                cause,
+            }
+        })?;
+        let (mut best_policy, mut best_floor) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..ROUNDS {
+            best_policy = best_policy.min(median_micros(policy, &request)?);
+            best_floor = best_floor.min(median_micros(floor, &request)?);
+        }
+        let ratio = best_policy / best_floor;
+        let target = match verdict.as_str() {
+            "mutated" => Some(1.2),
+            "accepted" => Some(1.0),
+            _ => None,
+        };
+        let judged = match target {
+            Some(limit) if ratio <= limit => format!("≤{limit}x: met"),
+            Some(limit) => format!("≤{limit}x: missed by {:.0}%", (ratio / limit - 1.0) * 100.0),
+            None => "none (rejected)".to_string(),
+        };
+        println!(
+            "| {} | {verdict} | {best_policy:.1} | {best_floor:.1} | {ratio:.2}x | {judged} |",
+            case.name
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    Ok(())
+}
+
+/// Cost against object size under kwctl: Deployments that get the
+/// safe-to-evict mutation, growing in containers and in annotations.
+pub fn scaling(policy: &Path, floor: &Path) -> Result<(), BenchError> {
+    let dir = std::env::temp_dir().join(format!("policy-bench-scaling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|cause| BenchError::Io {
+        path: dir.clone(),
+        cause,
+    })?;
+    println!("### Scaling under kwctl (one round; µs per `validate`)\n");
+    println!("| Deployment | request | policy µs | floor µs | ratio | policy µs per added item |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let sizes: [(&str, usize, usize); 5] = [
+        ("containers", 50, 2),
+        ("containers", 500, 2),
+        ("containers", 5000, 2),
+        ("annotations", 2, 1000),
+        ("annotations", 2, 10_000),
+    ];
+    let mut previous: Option<(&str, usize, f64)> = None;
+    for (index, (grows, containers, annotations)) in sizes.into_iter().enumerate() {
+        let payload: Value = serde_json::from_slice(&crate::cases::payload(
+            &crate::cases::deployment_with(containers, annotations),
+        )?)
+        .map_err(|e| BenchError::Fixture(e.to_string()))?;
+        let request = dir.join(format!("scaling-{index}.json"));
+        let text = payload["request"].to_string();
+        std::fs::write(&request, &text).map_err(|cause| BenchError::Io {
+            path: request.clone(),
+            cause,
+        })?;
+        let policy_micros = median_micros(policy, &request)?;
+        let floor_micros = median_micros(floor, &request)?;
+        let count = if grows == "containers" {
+            containers
+        } else {
+            annotations
+        };
+        let per_item = match previous {
+            Some((kind, before, micros)) if kind == grows => {
+                format!("{:.2}", (policy_micros - micros) / (count - before) as f64)
+            }
+            _ => String::new(),
+        };
+        previous = Some((grows, count, policy_micros));
+        println!(
+            "| {containers} containers, {annotations} annotations | {:.0} KB | {policy_micros:.1} | {floor_micros:.1} | {:.2}x | {per_item} |",
+            text.len() as f64 / 1000.0,
+            policy_micros / floor_micros,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_validate_median() {
+        let output = "\u{1b}[1;32mvalidate_settings\u{1b}[0m [1 iterations]:\n\telapsed\t[...] (sample data: med = 5.24µs, var = 1)\n\u{1b}[1;32mvalidate\u{1b}[0m [60.6 thousand iterations in 1.08s with 100.0 samples]:\n\telapsed\t[[0;37mmin] (sample data: med = 15.12µs, var = 30.12ms², stddev = 5.49µs)\n";
+        assert_eq!(validate_median(&strip_ansi(output)), Some(15.12));
+        assert_eq!(
+            validate_median("validate [x]:\n (sample data: med = 2.5ms, var = 1)"),
+            Some(2500.0)
+        );
+    }
+}
