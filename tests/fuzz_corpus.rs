@@ -42,7 +42,7 @@ fn sources() -> Vec<(String, PathBuf)> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|entry| entry.expect("a directory entry").path())
-            .filter(|path| path.extension().is_none_or(|e| e != "md"))
+            .filter(|path| path.is_file() && path.extension().is_none_or(|e| e != "md"))
             .collect();
         entries.sort();
         for path in entries {
