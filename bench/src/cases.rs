@@ -81,20 +81,30 @@ pub fn cluster() -> Result<Cluster, BenchError> {
 pub fn representative() -> Result<Vec<Case>, BenchError> {
     let mut cases = vec![Case::new("small Pod (5 KB, unmeshed)", &small_pod())?];
 
+    // `linkerd inject` output: meshed by the proxy it carries, so no lookup
+    // decides it, under kwctl bench (which answers none) as in a cluster.
     let mut web = first_of_kind(
-        &linkerd_fixture("inject_emojivoto_deployment.input.yml")?,
+        &linkerd_fixture("inject_emojivoto_deployment.golden.yml")?,
         "Deployment",
     )?;
     cases.push(Case::new("meshed Deployment (safe-to-evict)", &web)?);
-    web["spec"]["template"]["metadata"]["annotations"] =
-        json!({"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"});
+    web["spec"]["template"]["metadata"]["annotations"]
+        ["cluster-autoscaler.kubernetes.io/safe-to-evict"] = json!("true");
     cases.push(Case::new("compliant meshed Deployment", &web)?);
 
     let mut cronjob = first_of_kind(
-        &linkerd_fixture("inject_emojivoto_cronjob.input.yml")?,
+        &linkerd_fixture("inject_emojivoto_cronjob.golden.yml")?,
         "CronJob",
     )?;
     cronjob["metadata"]["namespace"] = json!("emojivoto");
+    // `linkerd inject` only annotates a CronJob; give its template the proxy
+    // the injector adds, so it too is meshed without a lookup.
+    if let Some(containers) =
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"].as_array_mut()
+    {
+        containers
+            .push(json!({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:stable"}));
+    }
     cases.push(Case::new("meshed CronJob", &cronjob)?);
 
     let kube_system = namespace(
@@ -189,10 +199,10 @@ fn config_map() -> Value {
            "data": {"config.yaml": "listen: 0.0.0.0:8080\nlog: info\n".repeat(20)}})
 }
 
-/// A Deployment asking for injection, with `containers` containers and
-/// `annotations` extra pod-template annotations.
+/// An injected Deployment (its last container is Linkerd's proxy), with
+/// `containers` containers and `annotations` extra pod-template annotations.
 pub fn deployment_with(containers: usize, annotations: usize) -> Value {
-    let containers: Vec<Value> = (0..containers)
+    let mut containers: Vec<Value> = (0..containers.saturating_sub(1))
         .map(|i| {
             json!({"name": format!("worker-{i}"), "image": format!("registry.example.com/shop/worker:{i}"),
                    "ports": [{"containerPort": 9000 + i % 1000, "protocol": "TCP"}],
@@ -200,6 +210,10 @@ pub fn deployment_with(containers: usize, annotations: usize) -> Value {
                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}})
         })
         .collect();
+    containers.push(
+        json!({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:stable",
+                           "resources": {"requests": {"cpu": "100m", "memory": "20Mi"}}}),
+    );
     let mut template_annotations = serde_json::Map::new();
     template_annotations.insert("linkerd.io/inject".into(), "enabled".into());
     for i in 0..annotations {
