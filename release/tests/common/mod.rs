@@ -6,14 +6,14 @@
 
 pub mod engine;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use policy_release::annotate::{annotate_bytes, release_metadata};
+use policy_release::engine::http_status;
 use policy_release::project::{read_module, POLICY_WASM_ENV};
 use policy_release::Project;
 
@@ -253,16 +253,4 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("a free loopback port")
-}
-
-/// The status code of a plain HTTP GET, or None if nothing answers.
-fn http_status(address: &str, path: &str) -> Option<u16> {
-    let socket: SocketAddr = address.parse().ok()?;
-    let mut stream = TcpStream::connect_timeout(&socket, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    // "HTTP/1.1 200"
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
