@@ -13,8 +13,8 @@ use crate::objects::{
     PrometheusObject,
 };
 use crate::rules::{
-    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, Operation,
-    RuleId, Subject,
+    check_all, critical_component, needs_control_plane_namespace, Context, Finding, Lookup,
+    Operation, RuleId, Subject,
 };
 use crate::settings::Settings;
 use crate::verdict::{ObjectRef, Verdict};
@@ -398,7 +398,7 @@ fn lifecycle_of(
     raw_object: &RawValue,
     raw_old_object: Option<&RawValue>,
     context: &Context,
-    findings: &[crate::rules::Finding],
+    findings: &[Finding],
     settings: &Settings,
     cluster: &dyn ClusterLookup,
 ) -> Lifecycle {
@@ -425,7 +425,7 @@ fn lifecycle_of(
         return lifecycle;
     }
     let template_changed = match (workload_kind, raw_old_object) {
-        (Some(workload_kind), Some(old)) if findings.iter().any(has_edits) => {
+        (Some(workload_kind), Some(old)) if findings.iter().any(Finding::has_edits) => {
             template_changed(workload_kind, raw_object.get(), old.get())
         }
         _ => None,
@@ -436,9 +436,7 @@ fn lifecycle_of(
         lifecycle.owner.as_deref(),
         template_changed,
     );
-    let refused = findings
-        .iter()
-        .any(|finding| !matches!(finding.severity, crate::rules::Severity::Notice));
+    let refused = findings.iter().any(Finding::could_refuse);
     if !refused || !settings.allow_existing_violations {
         return lifecycle;
     }
@@ -453,10 +451,6 @@ fn lifecycle_of(
     lifecycle.preexisting =
         broken_rules(&check_all(&old_subject, &old_context, settings), settings);
     lifecycle
-}
-
-fn has_edits(finding: &crate::rules::Finding) -> bool {
-    matches!(&finding.severity, crate::rules::Severity::Violation { edits } if !edits.is_empty())
 }
 
 /// Whether an UPDATE changes the pod template (a Pod's labels,

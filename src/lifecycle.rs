@@ -140,7 +140,7 @@ impl Lifecycle {
                 }
             }
         }
-        if matches!(finding.severity, Severity::Notice) || action == Action::Off {
+        if !finding.could_refuse() || action == Action::Off {
             return finding;
         }
         // Fail-closed is the point of proxyPresent: a pod that should have
@@ -179,7 +179,7 @@ pub fn broken_rules(findings: &[Finding], settings: &Settings) -> BTreeSet<RuleI
     }
     findings
         .iter()
-        .filter(|finding| !matches!(finding.severity, Severity::Notice))
+        .filter(|finding| finding.could_refuse())
         .map(|finding| finding.rule)
         .collect()
 }

@@ -344,12 +344,7 @@ impl<'e> Splicer<'_, 'e> {
             if last_end.is_some() || !added.is_empty() {
                 added.push(',');
             }
-            added.push_str(&to_json(name)?);
-            added.push(':');
-            added.push_str(&match member {
-                Member::Descend(child) => generate(child)?,
-                Member::Set(value) => to_json(value)?,
-            });
+            push_member(&mut added, name, member)?;
         }
         self.note_nesting(&added);
         self.depth -= 1;
@@ -548,15 +543,21 @@ fn generate(tree: &EditTree<'_>) -> Result<String, EditError> {
         if text.len() > 1 {
             text.push(',');
         }
-        text.push_str(&to_json(name)?);
-        text.push(':');
-        text.push_str(&match member {
-            Member::Descend(child) => generate(child)?,
-            Member::Set(value) => to_json(value)?,
-        });
+        push_member(&mut text, name, member)?;
     }
     text.push('}');
     Ok(text)
+}
+
+/// Writes `"name":value` for a member the edits add.
+fn push_member(text: &mut String, name: &str, member: &Member<'_>) -> Result<(), EditError> {
+    text.push_str(&to_json(name)?);
+    text.push(':');
+    text.push_str(&match member {
+        Member::Descend(child) => generate(child)?,
+        Member::Set(value) => to_json(value)?,
+    });
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, EditError> {

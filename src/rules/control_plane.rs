@@ -1068,12 +1068,7 @@ mod tests {
         match problem {
             None => assert!(findings.is_empty(), "{findings:?}"),
             Some(problem) => {
-                assert_eq!(findings.len(), 1);
-                assert!(
-                    findings[0].problem.contains(problem),
-                    "{}",
-                    findings[0].problem
-                );
+                assert_only_finding(&findings, problem);
             }
         }
     }

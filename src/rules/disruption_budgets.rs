@@ -224,12 +224,7 @@ mod tests {
         match problem {
             None => assert!(findings.is_empty(), "{findings:?}"),
             Some(problem) => {
-                assert_eq!(findings.len(), 1, "{findings:?}");
-                assert!(
-                    findings[0].problem.contains(problem),
-                    "{}",
-                    findings[0].problem
-                );
+                assert_only_finding(&findings, problem);
             }
         }
     }

@@ -166,6 +166,7 @@ fn control_plane_pods_finding(
 mod tests {
     use super::*;
     use crate::objects::NamespaceObject;
+    use crate::rules::test_support::assert_only_finding;
     use crate::rules::{Operation, Severity};
     use crate::settings::FailurePolicy;
     use rstest::rstest;
@@ -266,12 +267,7 @@ mod tests {
         #[case] problem: &str,
     ) {
         let findings = check(&with("namespaceSelector", selector), FailurePolicy::Fail);
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert!(
-            findings[0].problem.contains(problem),
-            "{}",
-            findings[0].problem
-        );
+        assert_only_finding(&findings, problem);
         assert!(findings[0].fix.contains("NotIn"));
     }
 

@@ -197,6 +197,17 @@ impl Finding {
         }
     }
 
+    /// Whether the finding could refuse the object (a violation or a
+    /// forbidden state), as opposed to a notice, which only ever warns.
+    pub fn could_refuse(&self) -> bool {
+        !matches!(self.severity, Severity::Notice)
+    }
+
+    /// Whether `mutate` would fix it with edits.
+    pub fn has_edits(&self) -> bool {
+        matches!(&self.severity, Severity::Violation { edits } if !edits.is_empty())
+    }
+
     /// A violation that `mutate` fixes with these edits.
     pub fn fixed_by(mut self, edits: Vec<Edit>) -> Self {
         self.severity = Severity::Violation { edits };
@@ -256,6 +267,17 @@ pub(crate) mod test_support {
 
     pub fn subject(kind: WorkloadKind, object: &Value) -> Subject {
         Subject::Workload(workload(kind, object))
+    }
+
+    /// Asserts the rule found exactly one thing, and that its problem says
+    /// `problem`.
+    pub fn assert_only_finding(findings: &[Finding], problem: &str) {
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(
+            findings[0].problem.contains(problem),
+            "{:?} lacks {problem:?}",
+            findings[0].problem
+        );
     }
 
     /// What a namespace annotated with `linkerd.io/inject: value` (or not

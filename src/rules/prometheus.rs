@@ -398,12 +398,7 @@ mod tests {
         match problem {
             None => assert!(findings.is_empty(), "{findings:?}"),
             Some(problem) => {
-                assert_eq!(findings.len(), 1);
-                assert!(
-                    findings[0].problem.contains(problem),
-                    "{}",
-                    findings[0].problem
-                );
+                assert_only_finding(&findings, problem);
                 assert!(
                     findings[0].problem.contains("need about 500Mi"),
                     "{}",
@@ -436,12 +431,7 @@ mod tests {
         match problem {
             None => assert!(findings.is_empty(), "{findings:?}"),
             Some(problem) => {
-                assert_eq!(findings.len(), 1);
-                assert!(
-                    findings[0].problem.contains(problem),
-                    "{}",
-                    findings[0].problem
-                );
+                assert_only_finding(&findings, problem);
                 assert!(
                     findings[0].fix.contains("spec.retention"),
                     "{}",
