@@ -8,8 +8,9 @@ use serde_json::Value;
 use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
 use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
 use crate::mutation::apply_to_text;
+use crate::decode::json_object;
 use crate::objects::{
-    MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
+    Members, MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,
 };
 use crate::rules::{
@@ -72,36 +73,46 @@ pub trait ClusterLookup {
 }
 
 /// The validation payload: `{"request": AdmissionRequest, "settings": ...}`.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Payload<'a> {
-    #[serde(borrow)]
-    request: AdmissionRequest<'a>,
-    #[serde(borrow, default)]
+    request: Option<AdmissionRequest<'a>>,
     settings: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+json_object!(lenient Payload<'de> {
+    "request" => request,
+    "settings" => settings,
+});
+
+#[derive(Default)]
 struct AdmissionRequest<'a> {
-    kind: GroupVersionKind,
-    #[serde(default)]
+    kind: Option<GroupVersionKind>,
     operation: Option<String>,
-    #[serde(default)]
     sub_resource: Option<String>,
-    #[serde(default)]
     namespace: Option<String>,
-    #[serde(borrow, default)]
     object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     old_object: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+json_object!(lenient AdmissionRequest<'de> {
+    "kind" => kind,
+    "operation" => operation,
+    "subResource" => sub_resource,
+    "namespace" => namespace,
+    "object" => object,
+    "oldObject" => old_object,
+});
+
+#[derive(Default)]
 struct GroupVersionKind {
-    #[serde(default)]
     group: String,
-    kind: String,
+    kind: Option<String>,
 }
+
+json_object!(lenient GroupVersionKind {
+    "group" => group,
+    "kind" => kind,
+});
 
 #[derive(Debug, thiserror::Error)]
 enum RequestError {
@@ -142,6 +153,14 @@ pub fn validate(payload: &[u8], cluster: &dyn ClusterLookup) -> Response {
 
 fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, RequestError> {
     let payload: Payload<'_> = decode_payload(payload).map_err(RequestError::Payload)?;
+    let missing = |field: &str| RequestError::Payload(format!("missing field `{field}`"));
+    let request = payload.request.ok_or_else(|| missing("request"))?;
+    let group = request.kind.as_ref().map_or("", |kind| kind.group.as_str());
+    let kind_name = request
+        .kind
+        .as_ref()
+        .and_then(|kind| kind.kind.clone())
+        .ok_or_else(|| missing("kind"))?;
     let settings = match payload.settings {
         Some(raw) if raw.get() != "null" => {
             let settings = Settings::from_json(raw.get().as_bytes())
@@ -151,7 +170,6 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         }
         _ => Settings::from_json(b"{}").map_err(|e| RequestError::Settings(e.to_string()))?,
     };
-    let request = payload.request;
     let operation = match request.operation.as_deref() {
         Some("CREATE") => Operation::Create,
         Some("UPDATE") => Operation::Update,
@@ -165,17 +183,17 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     {
         return Ok(Response::accept());
     }
-    let Some(kind) = SubjectKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
+    let Some(kind) = SubjectKind::from_group_kind(group, &kind_name) else {
         return Ok(Response::accept());
     };
     let raw_object = request
         .object
         .filter(|raw| raw.get() != "null")
-        .ok_or_else(|| RequestError::NoObject(request.kind.kind.clone()))?;
+        .ok_or_else(|| RequestError::NoObject(kind_name.clone()))?;
     let subject = kind
         .decode(raw_object.get())
         .map_err(|source| RequestError::Object {
-            kind: request.kind.kind.clone(),
+            kind: kind_name.clone(),
             name: object_name(raw_object.get()),
             source,
         })?;
@@ -185,7 +203,7 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| meta.namespace.clone());
     let object = ObjectRef {
-        kind: request.kind.kind.clone(),
+        kind: kind_name.clone(),
         namespace: namespace.clone(),
         name: meta.display_name().to_string(),
     };
@@ -249,16 +267,22 @@ fn decode_payload(payload: &[u8]) -> Result<Payload<'_>, String> {
 
 /// The name of an object that failed to decode, for the message.
 fn object_name(json: &str) -> String {
-    #[derive(Deserialize)]
+    // Only the name: the rest of the metadata may be what failed.
+    #[derive(Default)]
     struct Named {
         metadata: NameOnly,
     }
-    #[derive(Deserialize)]
+    json_object!(lenient Named { "metadata" => metadata });
+    #[derive(Default)]
     struct NameOnly {
         name: String,
     }
+    json_object!(lenient NameOnly { "name" => name });
     serde_json::from_str::<Named>(json)
-        .map_or_else(|_| "<unnamed>".to_string(), |n| n.metadata.name)
+        .ok()
+        .map(|object| object.metadata.name)
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "<unnamed>".to_string())
 }
 
 /// The kinds the policy reads.
@@ -488,17 +512,14 @@ fn differs(new: &RawValue, old: &RawValue) -> Option<bool> {
 
 /// The JSON text at `path` (object keys), or `null` where a key is missing.
 fn raw_at<'a>(json: &'a str, path: &[&str]) -> Option<&'a RawValue> {
-    use std::borrow::Cow;
-    use std::collections::BTreeMap;
     const NULL: &str = "null";
     let mut current: &'a RawValue = serde_json::from_str(json).ok()?;
     for key in path {
         if current.get() == NULL {
             break;
         }
-        let members: BTreeMap<Cow<'a, str>, &'a RawValue> =
-            serde_json::from_str(current.get()).ok()?;
-        match members.get(*key) {
+        let members: Members<&'a RawValue> = serde_json::from_str(current.get()).ok()?;
+        match members.get(key) {
             Some(value) => current = value,
             None => return serde_json::from_str(NULL).ok(),
         }

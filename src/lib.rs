@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod admission;
+pub(crate) mod decode;
 #[cfg(feature = "kubewarden")]
 pub mod host;
 pub mod injection;

@@ -10,7 +10,6 @@
 //! - an UPDATE of a legacy object must not be refused for what the object
 //!   already was, or it can no longer scale or be garbage-collected.
 
-use std::collections::BTreeSet;
 
 use crate::mutation::Edit;
 use crate::rules::{Finding, Operation, RuleId, Severity};
@@ -107,7 +106,7 @@ pub struct Lifecycle {
     pub owner: Option<String>,
     /// The rules the UPDATE's oldObject already broke (empty on CREATE, or
     /// when `allowExistingViolations` is off).
-    pub preexisting: BTreeSet<RuleId>,
+    pub preexisting: Vec<RuleId>,
 }
 
 impl Lifecycle {
@@ -116,7 +115,7 @@ impl Lifecycle {
         Self {
             edits: EditScope::All,
             owner: None,
-            preexisting: BTreeSet::new(),
+            preexisting: Vec::new(),
         }
     }
 
@@ -173,15 +172,16 @@ fn downgraded(mut finding: Finding, why: &str) -> Finding {
 
 /// The rules whose findings on the old object would have been refused:
 /// violations and forbidden states, not notices.
-pub fn broken_rules(findings: &[Finding], settings: &Settings) -> BTreeSet<RuleId> {
-    if !settings.allow_existing_violations {
-        return BTreeSet::new();
+pub fn broken_rules(findings: &[Finding], settings: &Settings) -> Vec<RuleId> {
+    let mut rules = Vec::new();
+    if settings.allow_existing_violations {
+        for finding in findings.iter().filter(|finding| finding.could_refuse()) {
+            if !rules.contains(&finding.rule) {
+                rules.push(finding.rule);
+            }
+        }
     }
-    findings
-        .iter()
-        .filter(|finding| finding.could_refuse())
-        .map(|finding| finding.rule)
-        .collect()
+    rules
 }
 
 #[cfg(test)]
@@ -350,7 +350,7 @@ mod tests {
     #[case::introduced(RuleId::InjectionAnnotation, false)]
     fn updates_ratchet(#[case] rule: RuleId, #[case] warned: bool) {
         let lifecycle = Lifecycle {
-            preexisting: [RuleId::ControlPlaneReplicas].into(),
+            preexisting: vec![RuleId::ControlPlaneReplicas],
             ..Lifecycle::unowned_create()
         };
         let weighed = lifecycle.weigh(
@@ -370,7 +370,7 @@ mod tests {
         let mut settings = Settings::default();
         assert_eq!(
             broken_rules(&findings, &settings),
-            [RuleId::ControlPlaneReplicas].into()
+            vec![RuleId::ControlPlaneReplicas]
         );
         settings.allow_existing_violations = false;
         assert!(broken_rules(&findings, &settings).is_empty());

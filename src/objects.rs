@@ -2,99 +2,126 @@
 //! skips every other field, so decoding costs little and an unknown field can
 //! never be lost (mutations edit the request's own JSON, not these structs).
 
-use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de::{Error, IgnoredAny, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::decode::{json_object, Key};
 use crate::quantity::RawQuantity;
 
-/// Treats an explicit `null` like an absent field.
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+/// A JSON object's members in document order: labels, annotations,
+/// `matchLabels`, resource lists. Kept as a list rather than a tree map: the
+/// rules look up a handful of keys, and a list costs the module no map code.
+/// Of duplicate keys the last one counts, as with any JSON decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Members<V>(Vec<(String, V)>);
+
+pub type StringMap = Members<String>;
+
+impl<V> Default for Members<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
 }
 
-/// A struct field that must be a JSON object (or null, read as absent):
-/// serde would otherwise also read a struct from a list of its fields, so a
-/// malformed `metadata: []` would pass as empty metadata. The struct is read
-/// through the same deserializer as everywhere else, asked for a map, so its
-/// decoding code is not built a second time for this path.
-pub(crate) fn object_or_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<ObjectOnly<T>>::deserialize(deserializer)?.map_or_else(T::default, |o| o.0))
+impl<V> Members<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `key`, replacing the value it had.
+    pub fn insert(&mut self, key: String, value: V) {
+        self.0.retain(|(k, _)| *k != key);
+        self.0.push((key, value));
+    }
+
+    /// The members that count: a key's last occurrence, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(index, (key, _))| !self.0[index + 1..].iter().any(|(k, _)| k == key))
+            .map(|(_, (key, value))| (key, value))
+    }
 }
 
-struct ObjectOnly<T>(T);
+impl<V> FromIterator<(String, V)> for Members<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(members: I) -> Self {
+        let mut map = Self::new();
+        for (key, value) in members {
+            map.insert(key, value);
+        }
+        map
+    }
+}
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Members<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(MapOnly(deserializer)).map(ObjectOnly)
+        struct MembersVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MembersVisitor<V> {
+            type Value = Members<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<V>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor(PhantomData))
     }
 }
 
-/// Hands a struct's visitor a map, or an error for anything else.
-struct MapOnly<D>(D);
-
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
-    type Error = D::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.0.deserialize_map(visitor)
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        self.0.deserialize_map(visitor)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map enum identifier ignored_any
-    }
-}
-
-pub type StringMap = BTreeMap<String, String>;
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default)]
 pub struct ObjectMeta {
-    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub generate_name: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub labels: StringMap,
-    #[serde(deserialize_with = "null_as_default")]
     pub annotations: StringMap,
-    #[serde(deserialize_with = "null_as_default")]
     pub owner_references: Vec<OwnerReference>,
 }
 
+json_object!(lenient ObjectMeta {
+    "name" => name,
+    "generateName" => generate_name,
+    "namespace" => namespace,
+    "labels" => labels,
+    "annotations" => annotations,
+    "ownerReferences" => owner_references,
+});
+
 /// Who made the object: a controller owner (a Deployment for its
 /// ReplicaSet, a ReplicaSet for its Pods) recreates it from its own template.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default)]
 pub struct OwnerReference {
-    #[serde(deserialize_with = "null_as_default")]
     pub kind: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub controller: bool,
 }
+
+json_object!(lenient OwnerReference {
+    "kind" => kind,
+    "name" => name,
+    "controller" => controller,
+});
 
 impl ObjectMeta {
     /// The owner whose controller manages this object, if any.
@@ -120,40 +147,44 @@ impl ObjectMeta {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default)]
 pub struct PodSpec {
-    #[serde(deserialize_with = "null_as_default")]
     pub host_network: bool,
-    #[serde(deserialize_with = "null_as_default")]
     pub containers: Vec<Container>,
-    #[serde(deserialize_with = "null_as_default")]
     pub init_containers: Vec<Container>,
-    #[serde(deserialize_with = "object_or_null")]
     pub affinity: Affinity,
     /// `false` keeps the service-account token out of the pod, and Linkerd's
     /// injector skips such pods (the proxy needs the token for its identity).
-    #[serde(deserialize_with = "null_as_default")]
     pub automount_service_account_token: Option<bool>,
-    #[serde(deserialize_with = "null_as_default")]
     pub tolerations: Vec<Toleration>,
 }
 
+json_object!(lenient PodSpec {
+    "hostNetwork" => host_network,
+    "containers" => containers,
+    "initContainers" => init_containers,
+    "affinity" => affinity,
+    "automountServiceAccountToken" => automount_service_account_token,
+    "tolerations" => tolerations,
+});
+
 /// A pod's tolerance of node taints.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct Toleration {
-    #[serde(deserialize_with = "null_as_default")]
     pub key: String,
     /// `Equal` (also when empty) or `Exists`.
-    #[serde(deserialize_with = "null_as_default")]
     pub operator: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub value: String,
     /// Empty tolerates every effect.
-    #[serde(deserialize_with = "null_as_default")]
     pub effect: String,
 }
+
+json_object!(lenient Toleration {
+    "key" => key,
+    "operator" => operator,
+    "value" => value,
+    "effect" => effect,
+});
 
 impl Toleration {
     /// `v1.Toleration.ToleratesTaint`, as the scheduler applies it.
@@ -172,98 +203,132 @@ impl Toleration {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default)]
 pub struct Container {
-    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub image: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub command: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
     pub args: Vec<String>,
-    #[serde(deserialize_with = "object_or_null")]
     pub resources: Resources,
     /// `Always` on an init container makes it a native sidecar.
-    #[serde(deserialize_with = "null_as_default")]
     pub restart_policy: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient Container {
+    "name" => name,
+    "image" => image,
+    "command" => command,
+    "args" => args,
+    "resources" => resources,
+    "restartPolicy" => restart_policy,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct Resources {
-    #[serde(deserialize_with = "null_as_default")]
-    pub requests: BTreeMap<String, RawQuantity>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub limits: BTreeMap<String, RawQuantity>,
+    pub requests: Members<RawQuantity>,
+    pub limits: Members<RawQuantity>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient Resources {
+    "requests" => requests,
+    "limits" => limits,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct Affinity {
-    #[serde(deserialize_with = "object_or_null")]
     pub pod_anti_affinity: PodAntiAffinity,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient Affinity {
+    "podAntiAffinity" => pod_anti_affinity,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct PodAntiAffinity {
-    #[serde(
-        rename = "requiredDuringSchedulingIgnoredDuringExecution",
-        deserialize_with = "null_as_default"
-    )]
     pub required: Vec<PodAffinityTerm>,
-    #[serde(
-        rename = "preferredDuringSchedulingIgnoredDuringExecution",
-        deserialize_with = "null_as_default"
-    )]
     pub preferred: Vec<WeightedPodAffinityTerm>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient PodAntiAffinity {
+    "requiredDuringSchedulingIgnoredDuringExecution" => required,
+    "preferredDuringSchedulingIgnoredDuringExecution" => preferred,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct PodAffinityTerm {
     pub label_selector: Option<LabelSelector>,
-    #[serde(deserialize_with = "null_as_default")]
     pub topology_key: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient PodAffinityTerm {
+    "labelSelector" => label_selector,
+    "topologyKey" => topology_key,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct WeightedPodAffinityTerm {
-    #[serde(deserialize_with = "null_as_default")]
     pub weight: i64,
-    #[serde(deserialize_with = "object_or_null")]
     pub pod_affinity_term: PodAffinityTerm,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient WeightedPodAffinityTerm {
+    "weight" => weight,
+    "podAffinityTerm" => pod_affinity_term,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct LabelSelector {
-    #[serde(deserialize_with = "null_as_default")]
     pub match_labels: StringMap,
-    #[serde(deserialize_with = "null_as_default")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient LabelSelector {
+    "matchLabels" => match_labels,
+    "matchExpressions" => match_expressions,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct LabelSelectorRequirement {
-    #[serde(deserialize_with = "null_as_default")]
     pub key: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub operator: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub values: Vec<String>,
 }
 
+json_object!(lenient LabelSelectorRequirement {
+    "key" => key,
+    "operator" => operator,
+    "values" => values,
+});
+
 /// `intOrString` fields such as `maxUnavailable`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntOrString {
     Int(i64),
     String(String),
+}
+
+impl<'de> Deserialize<'de> for IntOrString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntOrStringVisitor;
+        impl Visitor<'_> for IntOrStringVisitor {
+            type Value = IntOrString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: Error>(self, count: i64) -> Result<IntOrString, E> {
+                Ok(IntOrString::Int(count))
+            }
+            fn visit_u64<E: Error>(self, count: u64) -> Result<IntOrString, E> {
+                i64::try_from(count)
+                    .map(IntOrString::Int)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(count), &self))
+            }
+            fn visit_str<E: Error>(self, text: &str) -> Result<IntOrString, E> {
+                Ok(IntOrString::String(text.to_string()))
+            }
+        }
+        deserializer.deserialize_any(IntOrStringVisitor)
+    }
 }
 
 impl IntOrString {
@@ -305,99 +370,127 @@ impl std::fmt::Display for IntOrString {
 }
 
 /// A Namespace: only its metadata matters.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct NamespaceObject {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient NamespaceObject {
+    "metadata" => metadata,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct PodDisruptionBudget {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "object_or_null")]
     pub spec: PodDisruptionBudgetSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient PodDisruptionBudget {
+    "metadata" => metadata,
+    "spec" => spec,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct PodDisruptionBudgetSpec {
     pub selector: Option<LabelSelector>,
     pub min_available: Option<IntOrString>,
     pub max_unavailable: Option<IntOrString>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient PodDisruptionBudgetSpec {
+    "selector" => selector,
+    "minAvailable" => min_available,
+    "maxUnavailable" => max_unavailable,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct MutatingWebhookConfiguration {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
     pub webhooks: Vec<MutatingWebhook>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient MutatingWebhookConfiguration {
+    "metadata" => metadata,
+    "webhooks" => webhooks,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct MutatingWebhook {
-    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     pub failure_policy: Option<String>,
     pub namespace_selector: Option<LabelSelector>,
     pub object_selector: Option<LabelSelector>,
 }
 
+json_object!(lenient MutatingWebhook {
+    "name" => name,
+    "failurePolicy" => failure_policy,
+    "namespaceSelector" => namespace_selector,
+    "objectSelector" => object_selector,
+});
+
 /// Prometheus Operator's `monitoring.coreos.com/v1` Prometheus.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct PrometheusObject {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "object_or_null")]
     pub spec: PrometheusSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient PrometheusObject {
+    "metadata" => metadata,
+    "spec" => spec,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct PrometheusSpec {
     pub retention: Option<String>,
     pub retention_size: Option<String>,
-    #[serde(deserialize_with = "object_or_null")]
     pub resources: Resources,
 }
 
+json_object!(lenient PrometheusSpec {
+    "retention" => retention,
+    "retentionSize" => retention_size,
+    "resources" => resources,
+});
+
 /// A Node, as far as scheduling capacity goes.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct Node {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "object_or_null")]
     pub spec: NodeSpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient Node {
+    "metadata" => metadata,
+    "spec" => spec,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct NodeSpec {
     /// Cordoned.
-    #[serde(deserialize_with = "null_as_default")]
     pub unschedulable: bool,
-    #[serde(deserialize_with = "null_as_default")]
     pub taints: Vec<Taint>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+json_object!(lenient NodeSpec {
+    "unschedulable" => unschedulable,
+    "taints" => taints,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct Taint {
-    #[serde(deserialize_with = "null_as_default")]
     pub key: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub value: String,
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
-    #[serde(deserialize_with = "null_as_default")]
     pub effect: String,
 }
+
+json_object!(lenient Taint {
+    "key" => key,
+    "value" => value,
+    "effect" => effect,
+});
 
 /// The taint the node lifecycle controller puts on cordoned nodes; a pod
 /// tolerating it may still be scheduled there.
@@ -425,21 +518,26 @@ impl Node {
 }
 
 /// A Deployment's `spec.strategy`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeploymentStrategy {
     /// `RollingUpdate` (also when empty) or `Recreate`.
-    #[serde(rename = "type", deserialize_with = "null_as_default")]
     pub kind: String,
-    #[serde(deserialize_with = "object_or_null")]
     pub rolling_update: RollingUpdate,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+json_object!(lenient DeploymentStrategy {
+    "type" => kind,
+    "rollingUpdate" => rolling_update,
+});
+
+#[derive(Debug, Clone, Default)]
 pub struct RollingUpdate {
     pub max_unavailable: Option<IntOrString>,
 }
+
+json_object!(lenient RollingUpdate {
+    "maxUnavailable" => max_unavailable,
+});
 
 impl DeploymentStrategy {
     /// The API server's default for an absent `maxUnavailable`.
@@ -463,11 +561,33 @@ impl DeploymentStrategy {
 }
 
 /// The `items` of a Kubernetes List answer.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+#[derive(Debug, Clone)]
 pub struct ObjectList<T> {
-    #[serde(default, deserialize_with = "null_as_default")]
     pub items: Vec<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = ObjectList<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a List object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectList<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    if key == "items" {
+                        items = map.next_value::<Option<Vec<T>>>()?.unwrap_or_default();
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(ObjectList { items })
+            }
+        }
+        deserializer.deserialize_map(ListVisitor(PhantomData))
+    }
 }
 
 #[cfg(test)]

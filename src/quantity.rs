@@ -286,16 +286,27 @@ pub fn check_request<'a>(
 
 impl<'de> Deserialize<'de> for RawQuantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Text(String),
-            Number(serde_json::Number),
+        /// A string, or a number as JSON writes it.
+        struct Form;
+        impl serde::de::Visitor<'_> for Form {
+            type Value = RawQuantity;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a quantity (a string or a number)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawQuantity, E> {
+                Ok(RawQuantity(text.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<RawQuantity, E> {
+                Ok(RawQuantity(number.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<RawQuantity, E> {
+                Ok(RawQuantity(number.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<RawQuantity, E> {
+                Ok(RawQuantity(serde_json::Number::from_f64(number).map_or_else(|| number.to_string(), |n| n.to_string())))
+            }
         }
-        Ok(match Form::deserialize(deserializer)? {
-            Form::Text(text) => Self(text),
-            Form::Number(number) => Self(number.to_string()),
-        })
+        deserializer.deserialize_any(Form)
     }
 }
 

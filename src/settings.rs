@@ -1,10 +1,9 @@
 //! The policy's settings: typed, camelCase, unknown fields rejected, defaults
 //! in the `Default` impls below and nowhere else.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 
+use crate::decode::{json_object, name_of};
 use crate::quantity::Quantity;
 use crate::rules::RuleId;
 
@@ -25,31 +24,35 @@ impl<'de> Deserialize<'de> for Action {
     /// Reads the action names, and also YAML 1.1's reading of an unquoted
     /// `off` (boolean false, as Kubernetes' YAML parser delivers it).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Spelling {
-            Name(String),
-            Flag(bool),
-        }
         const EXPECTED: &str = "one of `enforce`, `mutate`, `warn`, `off`";
-        match Spelling::deserialize(deserializer) {
-            Ok(Spelling::Name(name)) => match name.as_str() {
-                "enforce" => Ok(Self::Enforce),
-                "mutate" => Ok(Self::Mutate),
-                "warn" => Ok(Self::Warn),
-                "off" => Ok(Self::Off),
-                other => Err(serde::de::Error::custom(format!(
-                    "unknown action `{other}`, expected {EXPECTED}"
-                ))),
-            },
-            Ok(Spelling::Flag(false)) => Ok(Self::Off),
-            Ok(Spelling::Flag(true)) => Err(serde::de::Error::custom(format!(
-                "`true` is not an action (an unquoted `on` or `yes` in YAML?), expected {EXPECTED}"
-            ))),
-            Err(_) => Err(serde::de::Error::custom(format!(
-                "expected an action, {EXPECTED}"
-            ))),
+        struct Spelling;
+        impl serde::de::Visitor<'_> for Spelling {
+            type Value = Action;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an action, {EXPECTED}")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Action, E> {
+                match name {
+                    "enforce" => Ok(Action::Enforce),
+                    "mutate" => Ok(Action::Mutate),
+                    "warn" => Ok(Action::Warn),
+                    "off" => Ok(Action::Off),
+                    other => Err(E::custom(format!(
+                        "unknown action `{other}`, expected {EXPECTED}"
+                    ))),
+                }
+            }
+            fn visit_bool<E: serde::de::Error>(self, flag: bool) -> Result<Action, E> {
+                if flag {
+                    Err(E::custom(format!(
+                        "`true` is not an action (an unquoted `on` or `yes` in YAML?), expected {EXPECTED}"
+                    )))
+                } else {
+                    Ok(Action::Off)
+                }
+            }
         }
+        deserializer.deserialize_any(Spelling)
     }
 }
 
@@ -64,21 +67,14 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    #[serde(deserialize_with = "section")]
     pub rules: RuleActions,
     pub system_namespaces: Vec<String>,
-    #[serde(deserialize_with = "section")]
     pub safe_to_evict: SafeToEvictSettings,
-    #[serde(deserialize_with = "section")]
     pub proxy_resources: ProxyResourcesSettings,
-    #[serde(deserialize_with = "section")]
     pub control_plane: ControlPlaneSettings,
-    #[serde(deserialize_with = "section")]
     pub injector_webhook: InjectorWebhookSettings,
-    #[serde(deserialize_with = "section")]
     pub prometheus: PrometheusSettings,
     /// On UPDATE, a rule the old object already broke only warns: legacy
     /// objects keep scaling, relabelling and being garbage-collected
@@ -86,25 +82,16 @@ pub struct Settings {
     pub allow_existing_violations: bool,
 }
 
-/// A settings section: a map, never a list (serde would otherwise read a
-/// struct from a list of its fields in order, so `rules: []` would pass).
-fn section<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct MapOnly<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for MapOnly<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a map of settings")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
-    }
-    deserializer.deserialize_map(MapOnly(std::marker::PhantomData))
-}
+json_object!(strict Settings {
+    "rules" => rules,
+    "systemNamespaces" => system_namespaces,
+    "safeToEvict" => safe_to_evict,
+    "proxyResources" => proxy_resources,
+    "controlPlane" => control_plane,
+    "injectorWebhook" => injector_webhook,
+    "prometheus" => prometheus,
+    "allowExistingViolations" => allow_existing_violations,
+});
 
 impl Default for Settings {
     fn default() -> Self {
@@ -122,8 +109,7 @@ impl Default for Settings {
 }
 
 /// One action per rule, keyed by the rule's settings name.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleActions {
     pub injection_annotation: Action,
     pub system_namespaces: Action,
@@ -138,6 +124,21 @@ pub struct RuleActions {
     pub prometheus_retention: Action,
     pub node_capacity: Action,
 }
+
+json_object!(strict RuleActions {
+    "injectionAnnotation" => injection_annotation,
+    "systemNamespaces" => system_namespaces,
+    "safeToEvict" => safe_to_evict,
+    "proxyPresent" => proxy_present,
+    "proxyResources" => proxy_resources,
+    "controlPlaneReplicas" => control_plane_replicas,
+    "controlPlaneAntiAffinity" => control_plane_anti_affinity,
+    "controlPlaneResources" => control_plane_resources,
+    "disruptionBudgets" => disruption_budgets,
+    "injectorWebhook" => injector_webhook,
+    "prometheusRetention" => prometheus_retention,
+    "nodeCapacity" => node_capacity,
+});
 
 impl Default for RuleActions {
     fn default() -> Self {
@@ -186,25 +187,33 @@ impl RuleActions {
 }
 
 /// Which Cluster Autoscaler annotation marks a meshed pod as evictable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SafeToEvictAnnotation {
     /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "true"`
-    #[serde(rename = "safe-to-evict")]
     SafeToEvict,
     /// `cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes`
     /// listing the proxy's identity volume.
-    #[serde(rename = "safe-to-evict-local-volumes")]
     LocalVolumes,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+impl<'de> Deserialize<'de> for SafeToEvictAnnotation {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        name_of(deserializer, &[("safe-to-evict", Self::SafeToEvict), ("safe-to-evict-local-volumes", Self::LocalVolumes)], &["safe-to-evict", "safe-to-evict-local-volumes"])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct SafeToEvictSettings {
     pub annotation: SafeToEvictAnnotation,
     /// The autoscaler runs with `--skip-nodes-with-local-storage=false`, so
     /// the proxy's volume never blocks a scale-down.
     pub autoscaler_skips_local_storage: bool,
 }
+
+json_object!(strict SafeToEvictSettings {
+    "annotation" => annotation,
+    "autoscalerSkipsLocalStorage" => autoscaler_skips_local_storage,
+});
 
 impl Default for SafeToEvictSettings {
     fn default() -> Self {
@@ -215,15 +224,18 @@ impl Default for SafeToEvictSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyResourcesSettings {
     pub cpu_request: Quantity,
     pub memory_request: Quantity,
     /// The annotation values the mutation writes, as the operator spelled them.
-    #[serde(skip)]
     pub spelled: (String, String),
 }
+
+json_object!(strict ProxyResourcesSettings {
+    "cpuRequest" => cpu_request,
+    "memoryRequest" => memory_request,
+});
 
 impl Default for ProxyResourcesSettings {
     fn default() -> Self {
@@ -236,8 +248,7 @@ impl Default for ProxyResourcesSettings {
 }
 
 /// Which containers of a control-plane pod must carry resource requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceContainers {
     /// The component's own container (named like the component) and the proxy.
     Main,
@@ -245,8 +256,13 @@ pub enum ResourceContainers {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+impl<'de> Deserialize<'de> for ResourceContainers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        name_of(deserializer, &[("main", Self::Main), ("all", Self::All)], &["main", "all"])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct ControlPlaneSettings {
     pub namespace: String,
     /// Values of the `linkerd.io/control-plane-component` label held critical.
@@ -256,12 +272,19 @@ pub struct ControlPlaneSettings {
     pub replicas: u32,
     /// Fewer replicas than this are rejected. Unset: 2, or `replicas` when
     /// that is lower (see [`ControlPlaneSettings::min_replicas`]).
-    #[serde(rename = "minReplicas")]
     pub min_replicas_setting: Option<u32>,
-    #[serde(deserialize_with = "section")]
     pub requests: ResourceRequests,
     pub resource_containers: ResourceContainers,
 }
+
+json_object!(strict ControlPlaneSettings {
+    "namespace" => namespace,
+    "components" => components,
+    "replicas" => replicas,
+    "minReplicas" => min_replicas_setting,
+    "requests" => requests,
+    "resourceContainers" => resource_containers,
+});
 
 impl Default for ControlPlaneSettings {
     fn default() -> Self {
@@ -291,12 +314,16 @@ impl ControlPlaneSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceRequests {
     pub cpu: Quantity,
     pub memory: Quantity,
 }
+
+json_object!(strict ResourceRequests {
+    "cpu" => cpu,
+    "memory" => memory,
+});
 
 impl Default for ResourceRequests {
     fn default() -> Self {
@@ -308,10 +335,16 @@ impl Default for ResourceRequests {
 }
 
 /// The admission webhook failure policies Kubernetes knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailurePolicy {
     Fail,
     Ignore,
+}
+
+impl<'de> Deserialize<'de> for FailurePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        name_of(deserializer, &[("Fail", Self::Fail), ("Ignore", Self::Ignore)], &["Fail", "Ignore"])
+    }
 }
 
 impl FailurePolicy {
@@ -323,8 +356,7 @@ impl FailurePolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InjectorWebhookSettings {
     pub name: String,
     pub failure_policy: FailurePolicy,
@@ -333,6 +365,12 @@ pub struct InjectorWebhookSettings {
     /// Pods there are never meshed, whatever their annotations say.
     pub skipped_namespaces: Vec<String>,
 }
+
+json_object!(strict InjectorWebhookSettings {
+    "name" => name,
+    "failurePolicy" => failure_policy,
+    "skippedNamespaces" => skipped_namespaces,
+});
 
 impl Default for InjectorWebhookSettings {
     fn default() -> Self {
@@ -345,8 +383,7 @@ impl Default for InjectorWebhookSettings {
 }
 
 /// Which Prometheus retention limits must be set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetentionRequirement {
     Time,
     Size,
@@ -354,14 +391,25 @@ pub enum RetentionRequirement {
     Either,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+impl<'de> Deserialize<'de> for RetentionRequirement {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        name_of(deserializer, &[("time", Self::Time), ("size", Self::Size), ("both", Self::Both), ("either", Self::Either)], &["time", "size", "both", "either"])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct PrometheusSettings {
     pub namespaces: Vec<String>,
     pub require: RetentionRequirement,
     /// More than zero: check Prometheus memory against ~5 MiB per meshed pod.
     pub meshed_pods: u64,
 }
+
+json_object!(strict PrometheusSettings {
+    "namespaces" => namespaces,
+    "require" => require,
+    "meshedPods" => meshed_pods,
+});
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
@@ -498,10 +546,9 @@ fn check_name(invalid: &mut impl FnMut(String, String), field: &str, name: &str)
 }
 
 fn check_names(invalid: &mut impl FnMut(String, String), field: &str, names: &[String]) {
-    let mut seen = BTreeSet::new();
     for (index, name) in names.iter().enumerate() {
         check_name(invalid, &format!("{field}[{index}]"), name);
-        if !seen.insert(name) {
+        if names[..index].contains(name) {
             invalid(
                 format!("{field}[{index}]"),
                 format!("{name:?} is listed twice"),
@@ -593,7 +640,7 @@ mod tests {
     #[case::unknown_rule(json!({"rules": {"safeToEvic": "warn"}}), "settings.rules.safeToEvic: unknown field `safeToEvic`")]
     #[case::unknown_action(json!({"rules": {"safeToEvict": "block"}}), "settings.rules.safeToEvict: unknown action `block`, expected one of `enforce`")]
     #[case::yaml_on(json!({"rules": {"safeToEvict": true}}), "settings.rules.safeToEvict: `true` is not an action")]
-    #[case::number_action(json!({"rules": {"safeToEvict": 1}}), "settings.rules.safeToEvict: expected an action")]
+    #[case::number_action(json!({"rules": {"safeToEvict": 1}}), "settings.rules.safeToEvict: invalid type: integer `1`, expected an action, one of `enforce`")]
     #[case::malformed_quantity(json!({"proxyResources": {"cpuRequest": "lots"}}), "settings.proxyResources.cpuRequest")]
     #[case::wrong_type(json!({"systemNamespaces": "kube-system"}), "settings.systemNamespaces: invalid type")]
     #[case::unknown_annotation(json!({"safeToEvict": {"annotation": "evict"}}), "settings.safeToEvict.annotation")]

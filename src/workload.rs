@@ -4,9 +4,8 @@
 
 use serde::Deserialize;
 
-use crate::objects::{
-    null_as_default, object_or_null, Container, DeploymentStrategy, ObjectMeta, PodSpec,
-};
+use crate::decode::json_object;
+use crate::objects::{Container, DeploymentStrategy, ObjectMeta, PodSpec};
 
 /// The eight kinds that create pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,14 +78,61 @@ impl WorkloadKind {
 }
 
 /// A pod template (or a Pod's own metadata and spec).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct PodTemplate {
-    #[serde(deserialize_with = "object_or_null")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "object_or_null")]
     pub spec: PodSpec,
 }
+
+json_object!(lenient PodTemplate {
+    "metadata" => metadata,
+    "spec" => spec,
+});
+
+/// The members of the pod-creating kinds that lead to the template.
+#[derive(Default)]
+struct Templated {
+    metadata: ObjectMeta,
+    spec: TemplatedSpec,
+}
+
+json_object!(lenient Templated {
+    "metadata" => metadata,
+    "spec" => spec,
+});
+
+#[derive(Default)]
+struct TemplatedSpec {
+    replicas: Option<i64>,
+    template: PodTemplate,
+    job_template: JobTemplate,
+    strategy: DeploymentStrategy,
+}
+
+json_object!(lenient TemplatedSpec {
+    "replicas" => replicas,
+    "template" => template,
+    "jobTemplate" => job_template,
+    "strategy" => strategy,
+});
+
+#[derive(Default)]
+struct JobTemplate {
+    spec: JobSpec,
+}
+
+json_object!(lenient JobTemplate {
+    "spec" => spec,
+});
+
+#[derive(Default)]
+struct JobSpec {
+    template: PodTemplate,
+}
+
+json_object!(lenient JobSpec {
+    "template" => template,
+});
 
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -104,38 +150,6 @@ pub struct Workload {
 impl Workload {
     /// Decodes the parts of `json` the rules read, for the given kind.
     pub fn decode(kind: WorkloadKind, json: &str) -> Result<Self, DecodeError> {
-        #[derive(Deserialize)]
-        struct Templated {
-            #[serde(default, deserialize_with = "object_or_null")]
-            metadata: ObjectMeta,
-            #[serde(default, deserialize_with = "object_or_null")]
-            spec: TemplatedSpec,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct TemplatedSpec {
-            #[serde(deserialize_with = "null_as_default")]
-            replicas: Option<i64>,
-            #[serde(deserialize_with = "object_or_null")]
-            template: PodTemplate,
-            #[serde(rename = "jobTemplate", deserialize_with = "object_or_null")]
-            job_template: JobTemplate,
-            #[serde(deserialize_with = "object_or_null")]
-            strategy: DeploymentStrategy,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct JobTemplate {
-            #[serde(deserialize_with = "object_or_null")]
-            spec: JobSpec,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct JobSpec {
-            #[serde(deserialize_with = "object_or_null")]
-            template: PodTemplate,
-        }
-
         if kind == WorkloadKind::Pod {
             let pod: PodTemplate = decode_json(json)?;
             return Ok(Self {

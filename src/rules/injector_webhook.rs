@@ -129,9 +129,9 @@ fn control_plane_pods_finding(
     match &context.control_plane_namespace {
         Lookup::Found(found) => {
             let mut namespace_labels = found.metadata.labels.clone();
-            namespace_labels
-                .entry(NAMESPACE_NAME_LABEL.to_string())
-                .or_insert_with(|| namespace.clone());
+            if !namespace_labels.contains_key(NAMESPACE_NAME_LABEL) {
+                namespace_labels.insert(NAMESPACE_NAME_LABEL.to_string(), namespace.clone());
+            }
             selects(
                 webhook.namespace_selector.as_ref(),
                 WhenAbsent::SelectsEverything,
