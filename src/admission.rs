@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::decode::json_object;
 use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
 use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
 use crate::mutation::apply_to_text;
-use crate::decode::json_object;
 use crate::objects::{
     Members, MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,

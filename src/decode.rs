@@ -22,7 +22,9 @@ pub(crate) struct Nullable<T>(pub T);
 
 impl<'de, T: Default + Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
+        Ok(Self(
+            Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
+        ))
     }
 }
 

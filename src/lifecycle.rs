@@ -10,7 +10,6 @@
 //! - an UPDATE of a legacy object must not be refused for what the object
 //!   already was, or it can no longer scale or be garbage-collected.
 
-
 use crate::mutation::Edit;
 use crate::rules::{Finding, Operation, RuleId, Severity};
 use crate::settings::{Action, Settings};

@@ -303,7 +303,10 @@ impl<'de> Deserialize<'de> for RawQuantity {
                 Ok(RawQuantity(number.to_string()))
             }
             fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<RawQuantity, E> {
-                Ok(RawQuantity(serde_json::Number::from_f64(number).map_or_else(|| number.to_string(), |n| n.to_string())))
+                Ok(RawQuantity(
+                    serde_json::Number::from_f64(number)
+                        .map_or_else(|| number.to_string(), |n| n.to_string()),
+                ))
             }
         }
         deserializer.deserialize_any(Form)

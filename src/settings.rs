@@ -198,7 +198,14 @@ pub enum SafeToEvictAnnotation {
 
 impl<'de> Deserialize<'de> for SafeToEvictAnnotation {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(deserializer, &[("safe-to-evict", Self::SafeToEvict), ("safe-to-evict-local-volumes", Self::LocalVolumes)], &["safe-to-evict", "safe-to-evict-local-volumes"])
+        name_of(
+            deserializer,
+            &[
+                ("safe-to-evict", Self::SafeToEvict),
+                ("safe-to-evict-local-volumes", Self::LocalVolumes),
+            ],
+            &["safe-to-evict", "safe-to-evict-local-volumes"],
+        )
     }
 }
 
@@ -258,7 +265,11 @@ pub enum ResourceContainers {
 
 impl<'de> Deserialize<'de> for ResourceContainers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(deserializer, &[("main", Self::Main), ("all", Self::All)], &["main", "all"])
+        name_of(
+            deserializer,
+            &[("main", Self::Main), ("all", Self::All)],
+            &["main", "all"],
+        )
     }
 }
 
@@ -343,7 +354,11 @@ pub enum FailurePolicy {
 
 impl<'de> Deserialize<'de> for FailurePolicy {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(deserializer, &[("Fail", Self::Fail), ("Ignore", Self::Ignore)], &["Fail", "Ignore"])
+        name_of(
+            deserializer,
+            &[("Fail", Self::Fail), ("Ignore", Self::Ignore)],
+            &["Fail", "Ignore"],
+        )
     }
 }
 
@@ -393,7 +408,16 @@ pub enum RetentionRequirement {
 
 impl<'de> Deserialize<'de> for RetentionRequirement {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(deserializer, &[("time", Self::Time), ("size", Self::Size), ("both", Self::Both), ("either", Self::Either)], &["time", "size", "both", "either"])
+        name_of(
+            deserializer,
+            &[
+                ("time", Self::Time),
+                ("size", Self::Size),
+                ("both", Self::Both),
+                ("either", Self::Either),
+            ],
+            &["time", "size", "both", "either"],
+        )
     }
 }
 

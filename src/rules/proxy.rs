@@ -103,8 +103,8 @@ impl Rule for ProxyResources {
             ]
             .into_iter()
             .filter(|(resource, _)| {
-                !resources.requests.contains_key(*resource)
-                    && !resources.limits.contains_key(*resource)
+                !resources.requests.contains_key(resource)
+                    && !resources.limits.contains_key(resource)
             })
             .collect();
             if missing.is_empty() {
