@@ -2,11 +2,6 @@
 //! (`kubewarden`/`kubernetes`/...), decoded into the slim types the rules
 //! read rather than full Kubernetes objects.
 
-use std::collections::BTreeSet;
-
-use kubewarden_policy_sdk::host_capabilities::kubernetes::{
-    GetResourceRequest, ListAllResourcesRequest, ListResourcesByNamespaceRequest,
-};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -64,63 +59,99 @@ fn call<Req: Serialize, Resp: DeserializeOwned>(
     })
 }
 
-/// Asks the policy server to prune answers to the fields the rules read.
-/// Inserted one by one: collecting would sort, which builds a sort for it.
-fn fields(paths: &[&str]) -> Option<BTreeSet<String>> {
-    let mut fields = BTreeSet::new();
-    for path in paths {
-        fields.insert(path.to_string());
-    }
-    Some(fields)
+/// The SDK's `GetResourceRequest`, as it goes on the wire. The three
+/// request types are written out here, field for field, because the SDK's
+/// keep their field masks in a `BTreeSet`, which costs the module a tree
+/// map for three constant lists. A test holds the two to the same JSON.
+#[derive(Serialize)]
+struct GetResourceRequest<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    namespace: Option<&'a str>,
+    disable_cache: bool,
+    field_masks: Option<&'a [&'a str]>,
 }
+
+/// The SDK's `ListResourcesByNamespaceRequest`, as it goes on the wire.
+#[derive(Serialize)]
+struct ListResourcesByNamespaceRequest<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    label_selector: Option<&'a str>,
+    field_selector: Option<&'a str>,
+    field_masks: Option<&'a [&'a str]>,
+}
+
+/// The SDK's `ListAllResourcesRequest`, as it goes on the wire.
+#[derive(Serialize)]
+struct ListAllResourcesRequest<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    label_selector: Option<&'a str>,
+    field_selector: Option<&'a str>,
+    field_masks: Option<&'a [&'a str]>,
+}
+
+/// The fields the rules read, which the policy server prunes answers to;
+/// sorted, as the SDK's set would send them.
+const NAMESPACE_FIELDS: &[&str] = &["metadata.annotations", "metadata.labels", "metadata.name"];
+const DISRUPTION_BUDGET_FIELDS: &[&str] = &[
+    "metadata.name",
+    "spec.maxUnavailable",
+    "spec.minAvailable",
+    "spec.selector",
+];
+const NODE_FIELDS: &[&str] = &["metadata.name", "spec.taints", "spec.unschedulable"];
 
 impl ClusterLookup for KubewardenHost {
     fn namespace(&self, name: &str) -> Result<NamespaceObject, String> {
-        call(
-            "get_resource",
-            &GetResourceRequest {
-                api_version: "v1".to_string(),
-                kind: "Namespace".to_string(),
-                name: name.to_string(),
-                namespace: None,
-                disable_cache: false,
-                field_masks: fields(&["metadata.name", "metadata.labels", "metadata.annotations"]),
-            },
-        )
+        call("get_resource", &namespace_request(name))
     }
 
     fn disruption_budgets(&self, namespace: &str) -> Result<Vec<PodDisruptionBudget>, String> {
         call::<_, ObjectList<PodDisruptionBudget>>(
             "list_resources_by_namespace",
-            &ListResourcesByNamespaceRequest {
-                api_version: "policy/v1".to_string(),
-                kind: "PodDisruptionBudget".to_string(),
-                namespace: namespace.to_string(),
-                label_selector: None,
-                field_selector: None,
-                field_masks: fields(&[
-                    "metadata.name",
-                    "spec.selector",
-                    "spec.minAvailable",
-                    "spec.maxUnavailable",
-                ]),
-            },
+            &disruption_budgets_request(namespace),
         )
         .map(|list| list.items)
     }
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
-        call::<_, ObjectList<Node>>(
-            "list_resources_all",
-            &ListAllResourcesRequest {
-                api_version: "v1".to_string(),
-                kind: "Node".to_string(),
-                label_selector: None,
-                field_selector: None,
-                field_masks: fields(&["metadata.name", "spec.unschedulable", "spec.taints"]),
-            },
-        )
-        .map(|list| list.items)
+        call::<_, ObjectList<Node>>("list_resources_all", &nodes_request()).map(|list| list.items)
+    }
+}
+
+fn namespace_request(name: &str) -> GetResourceRequest<'_> {
+    GetResourceRequest {
+        api_version: "v1",
+        kind: "Namespace",
+        name,
+        namespace: None,
+        disable_cache: false,
+        field_masks: Some(NAMESPACE_FIELDS),
+    }
+}
+
+fn disruption_budgets_request(namespace: &str) -> ListResourcesByNamespaceRequest<'_> {
+    ListResourcesByNamespaceRequest {
+        api_version: "policy/v1",
+        kind: "PodDisruptionBudget",
+        namespace,
+        label_selector: None,
+        field_selector: None,
+        field_masks: Some(DISRUPTION_BUDGET_FIELDS),
+    }
+}
+
+fn nodes_request() -> ListAllResourcesRequest<'static> {
+    ListAllResourcesRequest {
+        api_version: "v1",
+        kind: "Node",
+        label_selector: None,
+        field_selector: None,
+        field_masks: Some(NODE_FIELDS),
     }
 }
 
@@ -128,7 +159,52 @@ impl ClusterLookup for KubewardenHost {
 mod tests {
     use rstest::rstest;
 
-    use super::{quote_host_error, HOST_ERROR_LIMIT};
+    use kubewarden_policy_sdk::host_capabilities::kubernetes as sdk;
+
+    use super::*;
+
+    fn masks(fields: &[&str]) -> Option<std::collections::BTreeSet<String>> {
+        Some(fields.iter().map(|field| field.to_string()).collect())
+    }
+
+    /// The requests are the SDK's, byte for byte, masks in the set's order.
+    #[test]
+    fn requests_are_the_sdks_on_the_wire() {
+        let ours = serde_json::to_string(&namespace_request("linkerd")).unwrap();
+        let sdk = serde_json::to_string(&sdk::GetResourceRequest {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: "linkerd".into(),
+            namespace: None,
+            disable_cache: false,
+            field_masks: masks(NAMESPACE_FIELDS),
+        })
+        .unwrap();
+        assert_eq!(ours, sdk);
+
+        let ours = serde_json::to_string(&disruption_budgets_request("linkerd")).unwrap();
+        let sdk = serde_json::to_string(&sdk::ListResourcesByNamespaceRequest {
+            api_version: "policy/v1".into(),
+            kind: "PodDisruptionBudget".into(),
+            namespace: "linkerd".into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: masks(DISRUPTION_BUDGET_FIELDS),
+        })
+        .unwrap();
+        assert_eq!(ours, sdk);
+
+        let ours = serde_json::to_string(&nodes_request()).unwrap();
+        let sdk = serde_json::to_string(&sdk::ListAllResourcesRequest {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: masks(NODE_FIELDS),
+        })
+        .unwrap();
+        assert_eq!(ours, sdk);
+    }
 
     #[rstest]
     #[case::one_line("forbidden", "forbidden")]

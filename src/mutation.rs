@@ -369,10 +369,11 @@ impl<'e> Splicer<'_, 'e> {
                 _ => return Err(self.error("not an object")),
             }
         }
-        items.sort_by_key(|(index, _, _)| *index);
+        // Looked up by index as the list is walked: edits name few items,
+        // and a sort would cost the module a sort routine.
+        let mut visited = 0;
         self.depth += 1;
         self.deepest = self.deepest.max(self.depth);
-        let mut pending = items.iter().peekable();
         let mut count = 0;
         let mut last_end = None;
         let mut at = self.skip_whitespace(open + 1);
@@ -380,8 +381,9 @@ impl<'e> Splicer<'_, 'e> {
             if self.byte(at)? == b']' && last_end.is_none() {
                 break at;
             }
-            let end = match pending.next_if(|(index, _, _)| *index == count) {
+            let end = match items.iter().find(|(index, _, _)| *index == count) {
                 Some((_, name, child)) => {
+                    visited += 1;
                     self.path.push(name);
                     let end = self.visit(child, at)?;
                     self.path.pop();
@@ -398,8 +400,17 @@ impl<'e> Splicer<'_, 'e> {
                 _ => return Err(self.malformed()),
             }
         };
-        if let Some((_, name, _)) = pending.next() {
-            self.path.push(name);
+        if visited < items.len() {
+            // The first item the list is too short for (or a second name
+            // for an index already edited).
+            let missing = items
+                .iter()
+                .filter(|(index, _, _)| *index >= count)
+                .min_by_key(|(index, _, _)| *index)
+                .or(items.last());
+            if let Some((_, name, _)) = missing {
+                self.path.push(name);
+            }
             return Err(self.error("no such list item"));
         }
         if !tree.appends.is_empty() {
