@@ -2,7 +2,7 @@
 //! (`kubewarden`/`kubernetes`/...), decoded into the slim types the rules
 //! read rather than full Kubernetes objects.
 
-use serde::de::DeserializeOwned;
+use crate::decode::{decode_object, ObjectFields};
 use serde::Serialize;
 
 use crate::admission::ClusterLookup;
@@ -35,7 +35,7 @@ pub fn quote_host_error(text: &str) -> String {
     cut
 }
 
-fn call<Req: Serialize, Resp: DeserializeOwned>(
+fn call<Req: Serialize, Resp: for<'de> ObjectFields<'de> + Default>(
     operation: &str,
     request: &Req,
 ) -> Result<Resp, String> {
@@ -51,7 +51,7 @@ fn call<Req: Serialize, Resp: DeserializeOwned>(
     // serde_json's parser in the module instead of two (~22 KB).
     let text = std::str::from_utf8(&answer)
         .map_err(|e| format!("the {operation} answer is not UTF-8 ({e})"))?;
-    serde_json::from_str(text).map_err(|e| {
+    decode_object(text).map_err(|e| {
         format!(
             "cannot read the {operation} answer: {}",
             quote_host_error(&e.to_string())

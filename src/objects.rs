@@ -5,10 +5,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Error, IgnoredAny, MapAccess, Unexpected, Visitor};
+use serde::de::{Error, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::decode::{json_object, Key};
+use crate::decode::{json_object, FieldSlot, ObjectFields};
 use crate::quantity::RawQuantity;
 
 /// A JSON object's members in document order: labels, annotations,
@@ -566,27 +566,27 @@ pub struct ObjectList<T> {
     pub items: Vec<T>,
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectList<T> {
+impl<T> Default for ObjectList<T> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<'de, T: ObjectFields<'de> + Default> ObjectFields<'de> for ObjectList<T> {
+    fn field(&mut self, key: &str) -> Option<FieldSlot<'_, 'de>> {
+        (key == "items").then_some(FieldSlot::Objects(&mut self.items))
+    }
+    fn reset(&mut self) {
+        self.items.clear();
+    }
+    fn name(&self) -> &'static str {
+        "List"
+    }
+}
+
+impl<'de, T: ObjectFields<'de> + Default> Deserialize<'de> for ObjectList<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ListVisitor<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
-            type Value = ObjectList<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a List object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectList<T>, A::Error> {
-                let mut items = Vec::new();
-                while let Some(Key(key)) = map.next_key()? {
-                    if key == "items" {
-                        items = map.next_value::<Option<Vec<T>>>()?.unwrap_or_default();
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(ObjectList { items })
-            }
-        }
-        deserializer.deserialize_map(ListVisitor(PhantomData))
+        crate::decode::deserialize_object(deserializer)
     }
 }
 

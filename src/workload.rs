@@ -2,9 +2,7 @@
 //! replica count, and the pod template's metadata and spec, wherever the kind
 //! keeps them.
 
-use serde::Deserialize;
-
-use crate::decode::json_object;
+use crate::decode::{decode_object, json_object, ObjectFields};
 use crate::objects::{Container, DeploymentStrategy, ObjectMeta, PodSpec};
 
 /// The eight kinds that create pods.
@@ -274,8 +272,10 @@ pub struct ContainerRef<'a> {
 #[error("the object cannot be read: {0}")]
 pub struct DecodeError(pub String);
 
-pub fn decode_json<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
-    serde_json::from_str(json).map_err(|error| {
+pub(crate) fn decode_json<'de, T: ObjectFields<'de> + Default>(
+    json: &'de str,
+) -> Result<T, DecodeError> {
+    decode_object(json).map_err(|error| {
         let (path, message) = crate::json_path::locate(json, &error);
         let path = path.strip_prefix('.').unwrap_or(&path);
         DecodeError(if path.is_empty() {
