@@ -3,9 +3,8 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
-use crate::decode::json_object;
+use crate::decode::{json_object, Key};
 use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
 use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
 use crate::mutation::apply_to_text;
@@ -499,15 +498,78 @@ fn template_changed(kind: WorkloadKind, new: &str, old: &str) -> Option<bool> {
     Some(false)
 }
 
-/// Equal text is equal; otherwise the two are compared as JSON values, so
-/// key order and spacing never count as a change.
+/// Whether two JSON texts hold different values. Equal text is equal;
+/// otherwise objects are compared member by member (so key order and
+/// spacing never count as a change), lists item by item, strings by what
+/// they spell and numbers by their value, as `serde_json::Value` compares.
+/// `None` if either is not JSON.
 fn differs(new: &RawValue, old: &RawValue) -> Option<bool> {
-    if new.get() == old.get() {
+    let (new, old) = (new.get(), old.get());
+    if new == old {
         return Some(false);
     }
-    let new: Value = serde_json::from_str(new.get()).ok()?;
-    let old: Value = serde_json::from_str(old.get()).ok()?;
-    Some(new != old)
+    Some(match (new.as_bytes().first()?, old.as_bytes().first()?) {
+        (b'{', b'{') => {
+            let new: Members<&RawValue> = serde_json::from_str(new).ok()?;
+            let old: Members<&RawValue> = serde_json::from_str(old).ok()?;
+            members_differ(&new, &old)?
+        }
+        (b'[', b'[') => {
+            let new: Vec<&RawValue> = serde_json::from_str(new).ok()?;
+            let old: Vec<&RawValue> = serde_json::from_str(old).ok()?;
+            new.len() != old.len() || {
+                let mut changed = false;
+                for (new, old) in new.iter().zip(&old) {
+                    if differs(new, old)? {
+                        changed = true;
+                        break;
+                    }
+                }
+                changed
+            }
+        }
+        (b'"', b'"') => {
+            let new: Key<'_> = serde_json::from_str(new).ok()?;
+            let old: Key<'_> = serde_json::from_str(old).ok()?;
+            new.0 != old.0
+        }
+        (b'-' | b'0'..=b'9', b'-' | b'0'..=b'9') => {
+            let new: serde_json::Number = serde_json::from_str(new).ok()?;
+            let old: serde_json::Number = serde_json::from_str(old).ok()?;
+            new != old
+        }
+        // Different literals, or values of different types.
+        _ => true,
+    })
+}
+
+/// Whether two objects differ. The API server writes both the same way,
+/// so the members usually line up and one pass compares them; otherwise
+/// each key is looked up (a repeated key counts its last time).
+fn members_differ(new: &Members<&RawValue>, old: &Members<&RawValue>) -> Option<bool> {
+    let (new_members, old_members) = (new.as_slice(), old.as_slice());
+    if new_members.len() == old_members.len()
+        && new_members
+            .iter()
+            .zip(old_members)
+            .all(|((new_key, _), (old_key, _))| new_key == old_key)
+    {
+        for ((_, new), (_, old)) in new_members.iter().zip(old_members) {
+            if differs(new, old)? {
+                return Some(true);
+            }
+        }
+        return Some(false);
+    }
+    for (key, _) in new_members {
+        let (Some(new_value), Some(old_value)) = (new.get(key), old.get(key)) else {
+            return Some(true);
+        };
+        if differs(new_value, old_value)? {
+            return Some(true);
+        }
+    }
+    Some(old_members.iter().any(|(key, _)| !new.contains_key(key)))
 }
 
 /// The JSON text at `path` (object keys), or `null` where a key is missing.
@@ -525,4 +587,75 @@ fn raw_at<'a>(json: &'a str, path: &[&str]) -> Option<&'a RawValue> {
         }
     }
     Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn raw(json: &str) -> &RawValue {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[rstest]
+    #[case::same_text(r#"{"a":1}"#, r#"{"a":1}"#, Some(false))]
+    #[case::spacing(r#"{"a": [1, 2]}"#, r#"{ "a":[1,2] }"#, Some(false))]
+    #[case::key_order(
+        r#"{"a":1,"b":{"c":"x","d":null}}"#,
+        r#"{"b":{"d":null,"c":"x"},"a":1}"#,
+        Some(false)
+    )]
+    #[case::escaped_spelling(r#"{"a":"\u0078"}"#, r#"{"a":"x"}"#, Some(false))]
+    #[case::escaped_key(r#"{"\u0061":1}"#, r#"{"a":1}"#, Some(false))]
+    #[case::float_spelling("[1.0]", "[1.00]", Some(false))]
+    #[case::repeated_key_counts_last(r#"{"a":1,"a":2}"#, r#"{"a":2}"#, Some(false))]
+    #[case::value_changed(r#"{"a":1}"#, r#"{"a":2}"#, Some(true))]
+    #[case::integer_is_not_float("1", "1.0", Some(true))]
+    #[case::member_added(r#"{"a":1}"#, r#"{"a":1,"b":2}"#, Some(true))]
+    #[case::member_removed(r#"{"a":1,"b":2}"#, r#"{"b":2}"#, Some(true))]
+    #[case::member_renamed(r#"{"a":1,"b":2}"#, r#"{"b":2,"c":1}"#, Some(true))]
+    #[case::item_order(r#"[1,2]"#, r#"[2,1]"#, Some(true))]
+    #[case::longer_list(r#"[1]"#, r#"[1,1]"#, Some(true))]
+    #[case::deep_change(r#"{"a":[{"b":"x"}]}"#, r#"{"a":[{"b":"y"}]}"#, Some(true))]
+    #[case::type_changed(r#"{"a":"1"}"#, r#"{"a":1}"#, Some(true))]
+    #[case::null_is_not_absent(r#"{"a":null}"#, r#"{}"#, Some(true))]
+    #[case::literals("true", "false", Some(true))]
+    fn json_values_compare_as_values(
+        #[case] new: &str,
+        #[case] old: &str,
+        #[case] expected: Option<bool>,
+    ) {
+        assert_eq!(differs(raw(new), raw(old)), expected);
+        assert_eq!(differs(raw(old), raw(new)), expected, "symmetric");
+    }
+
+    #[rstest]
+    #[case::scaled(
+        r#"{"spec":{"replicas":3,"template":{"spec":{"containers":[]}}}}"#,
+        r#"{"spec":{"template":{"spec":{"containers":[]}},"replicas":1}}"#,
+        Some(false)
+    )]
+    #[case::labelled(
+        r#"{"metadata":{"labels":{"a":"b"}},"spec":{"template":{}}}"#,
+        r#"{"metadata":{},"spec":{"template":{}}}"#,
+        Some(false)
+    )]
+    #[case::new_image(
+        r#"{"spec":{"template":{"spec":{"containers":[{"image":"b"}]}}}}"#,
+        r#"{"spec":{"template":{"spec":{"containers":[{"image":"a"}]}}}}"#,
+        Some(true)
+    )]
+    #[case::template_added(r#"{"spec":{"template":{}}}"#, r#"{"spec":{}}"#, Some(true))]
+    #[case::unreadable(r#"{"spec":{"template":{}}}"#, r#"{"spec":"#, None)]
+    fn template_changes_are_told_from_other_updates(
+        #[case] new: &str,
+        #[case] old: &str,
+        #[case] expected: Option<bool>,
+    ) {
+        assert_eq!(
+            template_changed(WorkloadKind::Deployment, new, old),
+            expected
+        );
+    }
 }

@@ -11,30 +11,20 @@
 //! Other members are skipped without being decoded; `null` reads as absent
 //! (the API server writes both); a repeated key counts its last time.
 //!
-//! Settings ([`json_object!`]`(strict ...)`): a small serde visitor per
-//! section that refuses a misspelt key by name.
+//! Settings ([`json_object!`]`(strict ...)`) go the same way, except that a
+//! key the section does not know is refused by name (a misspelt rule must
+//! not silently fall back to its default).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::objects::{IntOrString, Members, StringMap};
-use crate::quantity::RawQuantity;
-
-/// A member whose `null` reads as its default, as an absent one does.
-pub(crate) struct Nullable<T>(pub T);
-
-impl<'de, T: Default + Deserialize<'de>> Deserialize<'de> for Nullable<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self(
-            Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
-        ))
-    }
-}
+use crate::quantity::{Quantity, RawQuantity};
+use crate::settings::Action;
 
 /// A member's key: borrowed from the document unless it holds escapes.
 pub(crate) struct Key<'de>(pub Cow<'de, str>);
@@ -58,28 +48,19 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// A value that is one of a fixed set of names (settings enums), refused
-/// with serde's usual "unknown variant" message naming the others.
-pub(crate) fn name_of<'de, D: Deserializer<'de>, T: Copy>(
-    deserializer: D,
-    names: &'static [(&'static str, T)],
-    expected: &'static [&'static str],
-) -> Result<T, D::Error> {
-    let Key(name) = Key::deserialize(deserializer)?;
-    names
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, value)| *value)
-        .ok_or_else(|| D::Error::unknown_variant(&name, expected))
-}
-
-/// A Kubernetes object as the decoder sees it: the members it reads.
+/// A JSON object as the decoder sees it: the members it reads.
 pub(crate) trait ObjectFields<'de> {
-    /// Where the value of member `key` goes; `None` skips the member.
+    /// Where the value of member `key` goes; `None` skips the member, or
+    /// refuses it where [`ObjectFields::known`] lists the keys.
     fn field(&mut self, key: &str) -> Option<FieldSlot<'_, 'de>>;
+    /// Settings sections: every key they take, for the message refusing
+    /// another. `None` (Kubernetes objects): other keys are skipped.
+    fn known(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// Back to the defaults, before a repeated key is read again.
     fn reset(&mut self);
-    /// The struct's name, for "expected a PodSpec object".
+    /// The struct's name, for "expected an object (PodSpec)".
     fn name(&self) -> &'static str;
 }
 
@@ -100,7 +81,46 @@ pub(crate) enum FieldSlot<'a, 'de> {
     Object(&'a mut dyn ObjectFields<'de>),
     OptionalObject(&'a mut dyn OptionalObject<'de>),
     Objects(&'a mut dyn ObjectList<'de>),
+    // What only settings hold.
+    Action(&'a mut Action),
+    Quantity(&'a mut Quantity),
+    U32(&'a mut u32),
+    OptionalU32(&'a mut Option<u32>),
+    U64(&'a mut u64),
+    Choice(&'a mut dyn Choice),
 }
+
+/// A settings value that is one of a few names (an enum).
+pub(crate) trait Choice {
+    /// Takes the value named `name`; `false` if there is none.
+    fn choose(&mut self, name: &str) -> bool;
+    fn names(&self) -> &'static [&'static str];
+}
+
+/// [`Choice`] and its slot for an enum, from `"name" => Variant` rows.
+macro_rules! json_choice {
+    ($name:ident { $($key:literal => $variant:ident),* $(,)? }) => {
+        impl $crate::decode::Choice for $name {
+            fn choose(&mut self, name: &str) -> bool {
+                match name {
+                    $($key => *self = Self::$variant,)*
+                    _ => return false,
+                }
+                true
+            }
+            fn names(&self) -> &'static [&'static str] {
+                &[$($key),*]
+            }
+        }
+
+        impl<'de> $crate::decode::AsSlot<'de> for $name {
+            fn slot(&mut self) -> $crate::decode::FieldSlot<'_, 'de> {
+                $crate::decode::FieldSlot::Choice(self)
+            }
+        }
+    };
+}
+pub(crate) use json_choice;
 
 /// An `Option` of an object: `null` or absent is `None`.
 pub(crate) trait OptionalObject<'de> {
@@ -161,6 +181,11 @@ slot_kinds! {
     Members<RawQuantity> => Quantities,
     Option<IntOrString> => Count,
     Option<&'de RawValue> => Raw,
+    Action => Action,
+    Quantity => Quantity,
+    u32 => U32,
+    Option<u32> => OptionalU32,
+    u64 => U64,
 }
 
 impl<'de, T: ObjectFields<'de>> AsSlot<'de> for T {
@@ -215,15 +240,21 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
 impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} object", self.0.name())
+        match self.0.known() {
+            Some(_) => f.write_str("a map of settings"),
+            None => write!(f, "an object ({})", self.0.name()),
+        }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key()? {
             match self.0.field(&key) {
                 Some(slot) => map.next_value_seed(SlotSeed(slot))?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => match self.0.known() {
+                    Some(known) => return Err(A::Error::unknown_field(&key, known)),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
             }
         }
         Ok(())
@@ -236,33 +267,55 @@ struct SlotSeed<'a, 'de>(FieldSlot<'a, 'de>);
 impl<'de> DeserializeSeed<'de> for SlotSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let d = deserializer;
         match self.0 {
-            FieldSlot::Text(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::OptionalText(value) => *value = Option::deserialize(deserializer)?,
-            FieldSlot::Flag(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::OptionalFlag(value) => *value = Option::deserialize(deserializer)?,
-            FieldSlot::Integer(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::OptionalInteger(value) => *value = Option::deserialize(deserializer)?,
-            FieldSlot::Texts(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::Labels(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::Quantities(value) => *value = Nullable::deserialize(deserializer)?.0,
-            FieldSlot::Count(value) => *value = Option::deserialize(deserializer)?,
-            FieldSlot::Raw(value) => *value = Option::deserialize(deserializer)?,
+            FieldSlot::Text(value) => unless_null(value, d),
+            FieldSlot::OptionalText(value) => unless_null(value, d),
+            FieldSlot::Flag(value) => unless_null(value, d),
+            FieldSlot::OptionalFlag(value) => unless_null(value, d),
+            FieldSlot::Integer(value) => unless_null(value, d),
+            FieldSlot::OptionalInteger(value) => unless_null(value, d),
+            FieldSlot::Texts(value) => unless_null(value, d),
+            FieldSlot::Labels(value) => unless_null(value, d),
+            FieldSlot::Quantities(value) => unless_null(value, d),
+            FieldSlot::Count(value) => unless_null(value, d),
+            FieldSlot::Raw(value) => unless_null(value, d),
+            FieldSlot::Action(value) => unless_null(value, d),
+            FieldSlot::Quantity(value) => unless_null(value, d),
+            FieldSlot::U32(value) => unless_null(value, d),
+            FieldSlot::OptionalU32(value) => unless_null(value, d),
+            FieldSlot::U64(value) => unless_null(value, d),
+            FieldSlot::Choice(choice) => match Option::<Key>::deserialize(d)? {
+                Some(Key(name)) if !choice.choose(&name) => {
+                    Err(D::Error::unknown_variant(&name, choice.names()))
+                }
+                _ => Ok(()),
+            },
             FieldSlot::Object(fields) => {
                 fields.reset();
-                deserializer.deserialize_option(UnlessNull(ObjectSeed(fields)))?;
+                d.deserialize_option(UnlessNull(ObjectSeed(fields)))
             }
             FieldSlot::OptionalObject(option) => {
                 option.clear();
-                deserializer.deserialize_option(UnlessNull(FillSeed(option)))?;
+                d.deserialize_option(UnlessNull(FillSeed(option)))
             }
             FieldSlot::Objects(list) => {
                 list.clear();
-                deserializer.deserialize_option(UnlessNull(ListSeed(list)))?;
+                d.deserialize_option(UnlessNull(ListSeed(list)))
             }
         }
-        Ok(())
     }
+}
+
+/// Reads `slot`'s value, leaving it as it is for `null` (an absent member).
+fn unless_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    slot: &mut T,
+    deserializer: D,
+) -> Result<(), D::Error> {
+    if let Some(value) = Option::<T>::deserialize(deserializer)? {
+        *slot = value;
+    }
+    Ok(())
 }
 
 /// Reads a value with `S` unless it is `null`, which leaves the default.
@@ -348,23 +401,22 @@ impl<'de> DeserializeSeed<'de> for ItemSeed<'_, 'de> {
     }
 }
 
-/// The visitor [`json_object!`] builds for a struct.
-pub(crate) struct ObjectVisitor<T>(pub PhantomData<T>);
-
 /// Builds the decoding of a struct with `Default` from a table of
-/// `"jsonKey" => field` rows. `lenient` (Kubernetes objects): an
-/// [`ObjectFields`] impl (other members skipped, `null` read as absent) and
-/// a `Deserialize` through it. `strict` (settings): a serde visitor that
-/// refuses other members by name and reads values as they are. Either way
-/// only a JSON object is accepted, never a list of the fields.
+/// `"jsonKey" => field` rows: an [`ObjectFields`] impl and a `Deserialize`
+/// through it. `lenient` (Kubernetes objects) skips other members;
+/// `strict` (settings) refuses them by name. Either way only a JSON object
+/// is accepted, never a list of the fields, and `null` reads as absent.
 macro_rules! json_object {
-    (lenient $name:ident $(<$lt:lifetime>)? { $($key:literal => $field:ident),* $(,)? }) => {
+    ($mode:ident $name:ident $(<$lt:lifetime>)? { $($key:literal => $field:ident),* $(,)? }) => {
         impl<'de> $crate::decode::ObjectFields<'de> for $name $(<$lt>)? {
             fn field(&mut self, key: &str) -> Option<$crate::decode::FieldSlot<'_, 'de>> {
                 match key {
                     $($key => Some($crate::decode::AsSlot::slot(&mut self.$field)),)*
                     _ => None,
                 }
+            }
+            fn known(&self) -> Option<&'static [&'static str]> {
+                $crate::decode::json_object!(@known $mode [$($key),*])
             }
             fn reset(&mut self) {
                 *self = Self::default();
@@ -380,29 +432,143 @@ macro_rules! json_object {
             }
         }
     };
-    (strict $name:ident { $($key:literal => $field:ident),* $(,)? }) => {
-        impl<'de> serde::de::Visitor<'de> for $crate::decode::ObjectVisitor<$name> {
-            type Value = $name;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of settings")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut object = <$name>::default();
-                while let Some($crate::decode::Key(key)) = map.next_key()? {
-                    match key.as_ref() {
-                        $($key => object.$field = map.next_value()?,)*
-                        _ => return Err(serde::de::Error::unknown_field(&key, &[$($key),*])),
-                    }
-                }
-                Ok(object)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_map($crate::decode::ObjectVisitor::<Self>(std::marker::PhantomData))
-            }
-        }
-    };
+    (@known lenient [$($key:literal),*]) => { None };
+    (@known strict [$($key:literal),*]) => { Some(&[$($key),*]) };
 }
 pub(crate) use json_object;
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::decode_object;
+    use crate::objects::{ObjectMeta, PodSpec, StringMap};
+    use crate::settings::{ControlPlaneSettings, ResourceContainers, Settings};
+
+    #[rstest]
+    #[case::absent("{}", "", 0)]
+    #[case::null_is_absent(r#"{"name": null, "labels": null}"#, "", 0)]
+    #[case::other_members_skipped(
+        r#"{"name": "web", "uid": [1, {"a": null}], "labels": {"a": "b"}}"#,
+        "web",
+        1
+    )]
+    #[case::repeated_key_counts_last(
+        r#"{"name": "a", "labels": {"x": "1", "y": "2"}, "name": "b", "labels": {"z": "3"}}"#,
+        "b",
+        1
+    )]
+    #[case::escaped_key(r#"{"n\u0061me": "web"}"#, "web", 0)]
+    fn objects_read_the_members_they_name(
+        #[case] json: &str,
+        #[case] name: &str,
+        #[case] labels: usize,
+    ) {
+        let meta: ObjectMeta = decode_object(json).unwrap();
+        assert_eq!(meta.name, name);
+        assert_eq!(meta.labels.iter().count(), labels);
+    }
+
+    #[test]
+    fn lists_of_objects_are_read_item_by_item() {
+        let spec: PodSpec = decode_object(
+            r#"{"containers": [{"name": "a", "resources": null}, {"name": "b", "args": ["x"]}],
+                "containers": [{"name": "c"}], "initContainers": null}"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["c"], "a repeated list replaces the first");
+        assert!(spec.init_containers.is_empty());
+    }
+
+    #[rstest]
+    #[case::list_for_object(
+        r#"{"affinity": []}"#,
+        "invalid type: sequence, expected an object (Affinity)"
+    )]
+    #[case::object_for_list(r#"{"containers": {}}"#, "invalid type: map, expected a sequence")]
+    #[case::string_for_object_in_list(
+        r#"{"containers": ["web"]}"#,
+        "invalid type: string \"web\", expected an object (Container)"
+    )]
+    #[case::number_for_text(
+        r#"{"containers": [{"name": 1}]}"#,
+        "invalid type: integer `1`, expected a string"
+    )]
+    #[case::text_for_flag(
+        r#"{"hostNetwork": "yes"}"#,
+        "invalid type: string \"yes\", expected a boolean"
+    )]
+    #[case::not_json(r#"{"containers": [}"#, "expected value")]
+    fn wrong_shapes_are_refused(#[case] json: &str, #[case] message: &str) {
+        let error = decode_object::<PodSpec>(json).unwrap_err().to_string();
+        assert!(error.starts_with(message), "{error}");
+    }
+
+    #[test]
+    fn a_document_must_be_an_object() {
+        let error = decode_object::<ObjectMeta>("[]").unwrap_err().to_string();
+        assert!(
+            error.starts_with("invalid type: sequence, expected an object (ObjectMeta)"),
+            "{error}"
+        );
+    }
+
+    #[rstest]
+    #[case::unknown_key(
+        r#"{"namespase": "linkerd"}"#,
+        "unknown field `namespase`, expected one of `namespace`, `components`"
+    )]
+    #[case::unknown_choice(
+        r#"{"resourceContainers": "every"}"#,
+        "unknown variant `every`, expected `main` or `all`"
+    )]
+    #[case::list_for_section(
+        r#"{"requests": []}"#,
+        "invalid type: sequence, expected a map of settings"
+    )]
+    #[case::negative_count(r#"{"replicas": -1}"#, "invalid value: integer `-1`, expected u32")]
+    fn settings_refuse_what_they_do_not_know(#[case] json: &str, #[case] message: &str) {
+        let error = decode_object::<ControlPlaneSettings>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(message), "{error}");
+    }
+
+    #[test]
+    fn settings_read_null_as_unset() {
+        let settings: Settings = decode_object(
+            r#"{"controlPlane": {"replicas": null, "resourceContainers": "all", "namespace": null}, "rules": null}"#,
+        )
+        .unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            settings.control_plane.replicas,
+            defaults.control_plane.replicas
+        );
+        assert_eq!(
+            settings.control_plane.namespace,
+            defaults.control_plane.namespace
+        );
+        assert_eq!(
+            settings.control_plane.resource_containers,
+            ResourceContainers::All
+        );
+        assert_eq!(settings.rules, defaults.rules);
+    }
+
+    #[test]
+    fn member_maps_take_a_repeated_key_last() {
+        let mut labels: StringMap =
+            serde_json::from_str(r#"{"a": "1", "b": "2", "a": "3"}"#).unwrap();
+        assert_eq!(labels.get("a").map(String::as_str), Some("3"));
+        let effective: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(effective, [("b", "2"), ("a", "3")]);
+        labels.insert("b".to_string(), "4".to_string());
+        assert_eq!(labels.get("b").map(String::as_str), Some("4"));
+        assert!(labels.contains_key("a") && !labels.contains_key("c"));
+    }
+}

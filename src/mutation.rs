@@ -5,7 +5,57 @@
 //! built. [`Edit::apply`] gives the same edits on a `serde_json::Value`: it
 //! states their meaning, and the tests hold the text splicing to it.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// A value an edit writes, as the JSON text the splice inserts. Kept as
+/// text rather than a `serde_json::Value`: the module then has no JSON tree
+/// code at all (its maps are tree maps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// The JSON of `value`: a string, a number, or a struct of the rules'
+    /// own (written with its members in sorted order, as a
+    /// `serde_json::Value` would write them).
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Self {
+        // Strings, numbers and the rules' structs always serialise.
+        Self(serde_json::to_string(value).unwrap_or_else(|_| "null".to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value as a `serde_json::Value` (for [`Edit::apply`]).
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+}
+
+impl From<&str> for JsonText {
+    fn from(text: &str) -> Self {
+        Self::of(text)
+    }
+}
+
+impl From<String> for JsonText {
+    fn from(text: String) -> Self {
+        Self::of(&text)
+    }
+}
+
+impl From<i32> for JsonText {
+    fn from(number: i32) -> Self {
+        Self::of(&number)
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(value: Value) -> Self {
+        Self(value.to_string())
+    }
+}
 
 /// One change to the object, addressed by a path of object keys and array
 /// indices from the object's root.
@@ -16,10 +66,10 @@ pub enum Edit {
     Insert {
         path: Vec<String>,
         key: String,
-        value: Value,
+        value: JsonText,
     },
     /// Appends `value` to the array at `path`, creating it when missing.
-    Append { path: Vec<String>, value: Value },
+    Append { path: Vec<String>, value: JsonText },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +80,7 @@ pub struct EditError {
 }
 
 impl Edit {
-    pub fn insert(path: Vec<String>, key: impl Into<String>, value: impl Into<Value>) -> Self {
+    pub fn insert(path: Vec<String>, key: impl Into<String>, value: impl Into<JsonText>) -> Self {
         Self::Insert {
             path,
             key: key.into(),
@@ -38,29 +88,40 @@ impl Edit {
         }
     }
 
-    pub fn append(path: Vec<String>, value: Value) -> Self {
-        Self::Append { path, value }
+    pub fn append(path: Vec<String>, value: impl Into<JsonText>) -> Self {
+        Self::Append {
+            path,
+            value: value.into(),
+        }
     }
 
     pub fn apply(&self, object: &mut Value) -> Result<(), EditError> {
         match self {
             Self::Insert { path, key, value } => {
+                let value = parsed(value, path)?;
                 let target = walk(object, path)?;
-                as_object(target, path)?.insert(key.clone(), value.clone());
+                as_object(target, path)?.insert(key.clone(), value);
             }
             Self::Append { path, value } => {
+                let value = parsed(value, path)?;
                 let target = walk(object, path)?;
                 if target.is_null() {
                     *target = Value::Array(Vec::new());
                 }
                 match target {
-                    Value::Array(items) => items.push(value.clone()),
+                    Value::Array(items) => items.push(value),
                     _ => return Err(error(path, path.len(), "not a list")),
                 }
             }
         }
         Ok(())
     }
+}
+
+fn parsed(value: &JsonText, path: &[String]) -> Result<Value, EditError> {
+    value
+        .to_value()
+        .map_err(|_| error(path, path.len(), "not well-formed JSON"))
 }
 
 /// Applies every edit in order.
@@ -103,12 +164,12 @@ struct EditTree<'e> {
     /// them; each name once.
     members: Vec<(&'e str, Member<'e>)>,
     /// Items to append when this place is a list.
-    appends: Vec<&'e Value>,
+    appends: Vec<&'e JsonText>,
 }
 
 enum Member<'e> {
     Descend(EditTree<'e>),
-    Set(&'e Value),
+    Set(&'e JsonText),
 }
 
 impl<'e> EditTree<'e> {
@@ -313,7 +374,7 @@ impl<'e> Splicer<'_, 'e> {
                         }
                         Member::Set(value) => {
                             let end = self.value_end(value_start)?;
-                            let text = to_json(value)?;
+                            let text = value.as_str().to_string();
                             self.note_nesting(&text);
                             self.pieces.push(Piece {
                                 start: value_start,
@@ -419,7 +480,7 @@ impl<'e> Splicer<'_, 'e> {
                 if last_end.is_some() || !added.is_empty() {
                     added.push(',');
                 }
-                added.push_str(&to_json(value)?);
+                added.push_str(value.as_str());
             }
             self.note_nesting(&added);
             let at = last_end.unwrap_or(open + 1);
@@ -542,11 +603,7 @@ fn member_index(tree: &EditTree<'_>, key: &[u8]) -> Result<Option<usize>, EditEr
 /// an object of its members.
 fn generate(tree: &EditTree<'_>) -> Result<String, EditError> {
     if !tree.appends.is_empty() {
-        let items = tree
-            .appends
-            .iter()
-            .map(to_json)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items: Vec<&str> = tree.appends.iter().map(|value| value.as_str()).collect();
         return Ok(format!("[{}]", items.join(",")));
     }
     let mut text = String::from("{");
@@ -566,7 +623,7 @@ fn push_member(text: &mut String, name: &str, member: &Member<'_>) -> Result<(),
     text.push(':');
     text.push_str(&match member {
         Member::Descend(child) => generate(child)?,
-        Member::Set(value) => to_json(value)?,
+        Member::Set(value) => value.as_str().to_string(),
     });
     Ok(())
 }
@@ -894,9 +951,12 @@ mod tests {
             (at.clone(), "[a-c]", document()).prop_map(|(at, key, value)| Edit::Insert {
                 path: at,
                 key,
-                value
+                value: value.into()
             }),
-            (at, document()).prop_map(|(at, value)| Edit::Append { path: at, value }),
+            (at, document()).prop_map(|(at, value)| Edit::Append {
+                path: at,
+                value: value.into()
+            }),
         ]
     }
 

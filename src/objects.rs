@@ -43,6 +43,11 @@ impl<V> Members<V> {
         self.0.is_empty()
     }
 
+    /// Every member as written, repeated keys included.
+    pub fn as_slice(&self) -> &[(String, V)] {
+        &self.0
+    }
+
     /// Sets `key`, replacing the value it had.
     pub fn insert(&mut self, key: String, value: V) {
         self.0.retain(|(k, _)| *k != key);

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::decode::{json_object, name_of};
+use crate::decode::{decode_object, json_choice, json_object};
 use crate::quantity::Quantity;
 use crate::rules::RuleId;
 
@@ -196,18 +196,10 @@ pub enum SafeToEvictAnnotation {
     LocalVolumes,
 }
 
-impl<'de> Deserialize<'de> for SafeToEvictAnnotation {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(
-            deserializer,
-            &[
-                ("safe-to-evict", Self::SafeToEvict),
-                ("safe-to-evict-local-volumes", Self::LocalVolumes),
-            ],
-            &["safe-to-evict", "safe-to-evict-local-volumes"],
-        )
-    }
-}
+json_choice!(SafeToEvictAnnotation {
+    "safe-to-evict" => SafeToEvict,
+    "safe-to-evict-local-volumes" => LocalVolumes,
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SafeToEvictSettings {
@@ -263,15 +255,10 @@ pub enum ResourceContainers {
     All,
 }
 
-impl<'de> Deserialize<'de> for ResourceContainers {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(
-            deserializer,
-            &[("main", Self::Main), ("all", Self::All)],
-            &["main", "all"],
-        )
-    }
-}
+json_choice!(ResourceContainers {
+    "main" => Main,
+    "all" => All,
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlPlaneSettings {
@@ -352,15 +339,10 @@ pub enum FailurePolicy {
     Ignore,
 }
 
-impl<'de> Deserialize<'de> for FailurePolicy {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(
-            deserializer,
-            &[("Fail", Self::Fail), ("Ignore", Self::Ignore)],
-            &["Fail", "Ignore"],
-        )
-    }
-}
+json_choice!(FailurePolicy {
+    "Fail" => Fail,
+    "Ignore" => Ignore,
+});
 
 impl FailurePolicy {
     pub fn name(self) -> &'static str {
@@ -406,20 +388,12 @@ pub enum RetentionRequirement {
     Either,
 }
 
-impl<'de> Deserialize<'de> for RetentionRequirement {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        name_of(
-            deserializer,
-            &[
-                ("time", Self::Time),
-                ("size", Self::Size),
-                ("both", Self::Both),
-                ("either", Self::Either),
-            ],
-            &["time", "size", "both", "either"],
-        )
-    }
-}
+json_choice!(RetentionRequirement {
+    "time" => Time,
+    "size" => Size,
+    "both" => Both,
+    "either" => Either,
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrometheusSettings {
@@ -478,7 +452,7 @@ impl Settings {
             path: String::new(),
             message: format!("not UTF-8 ({error})"),
         })?;
-        let mut settings: Settings = serde_json::from_str(json).map_err(|error| {
+        let mut settings: Settings = decode_object(json).map_err(|error| {
             let (path, message) = crate::json_path::locate(json, &error);
             SettingsError::Decode { path, message }
         })?;

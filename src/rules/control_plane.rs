@@ -1,11 +1,11 @@
 //! Linkerd's critical control-plane components in HA mode: enough replicas,
 //! spread across nodes and zones, with resource requests, on enough nodes.
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{path_with, Context, Finding, Lookup, Rule, RuleId, Severity, Subject};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
-use crate::mutation::Edit;
+use crate::mutation::{Edit, JsonText};
 use crate::objects::PodAffinityTerm;
 use crate::quantity::{check_request, Quantity, RequestCheck};
 use crate::selector::{selects, WhenAbsent};
@@ -119,6 +119,35 @@ impl Rule for ControlPlaneReplicas {
 
 pub struct ControlPlaneAntiAffinity;
 
+/// The pod anti-affinity term the rule adds, as `linkerd install --ha`
+/// writes it; members in sorted order, as JSON tools print them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AntiAffinityTerm<'a> {
+    label_selector: ComponentSelector<'a>,
+    topology_key: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ComponentSelector<'a> {
+    match_expressions: [ComponentRequirement<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct ComponentRequirement<'a> {
+    key: &'a str,
+    operator: &'a str,
+    values: [&'a str; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WeightedAntiAffinityTerm<'a> {
+    pod_affinity_term: AntiAffinityTerm<'a>,
+    weight: u8,
+}
+
 impl Rule for ControlPlaneAntiAffinity {
     fn id(&self) -> RuleId {
         RuleId::ControlPlaneAntiAffinity
@@ -148,9 +177,16 @@ impl Rule for ControlPlaneAntiAffinity {
             .iter()
             .any(|weighted| protects(&weighted.pod_affinity_term, ZONE_TOPOLOGY));
         let affinity_path = path_with(&workload.pod_spec_path(), &["affinity", "podAntiAffinity"]);
-        let selector = json!({"matchExpressions": [{
-            "key": CONTROL_PLANE_COMPONENT_LABEL, "operator": "In", "values": [component]
-        }]});
+        let term = |topology_key| AntiAffinityTerm {
+            label_selector: ComponentSelector {
+                match_expressions: [ComponentRequirement {
+                    key: CONTROL_PLANE_COMPONENT_LABEL,
+                    operator: "In",
+                    values: [component],
+                }],
+            },
+            topology_key,
+        };
         let rollout = Rollout::of(workload);
         let mut findings = Vec::new();
         if !has_required {
@@ -159,7 +195,7 @@ impl Rule for ControlPlaneAntiAffinity {
                     &affinity_path,
                     &["requiredDuringSchedulingIgnoredDuringExecution"],
                 ),
-                json!({"labelSelector": selector, "topologyKey": HOSTNAME_TOPOLOGY}),
+                JsonText::of(&term(HOSTNAME_TOPOLOGY)),
             )];
             let mut fix = format!(
                 "add to spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: {{labelSelector: {{matchExpressions: [{{key: {CONTROL_PLANE_COMPONENT_LABEL}, operator: In, values: [{component}]}}]}}, topologyKey: {HOSTNAME_TOPOLOGY}}}"
@@ -202,7 +238,10 @@ impl Rule for ControlPlaneAntiAffinity {
                 )
                 .fixed_by(vec![Edit::append(
                     path_with(&affinity_path, &["preferredDuringSchedulingIgnoredDuringExecution"]),
-                    json!({"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": ZONE_TOPOLOGY}}),
+                    JsonText::of(&WeightedAntiAffinityTerm {
+                        pod_affinity_term: term(ZONE_TOPOLOGY),
+                        weight: 100,
+                    }),
                 )]),
             );
         }
@@ -488,7 +527,7 @@ mod tests {
     use crate::objects::Node;
     use crate::rules::test_support::*;
     use rstest::rstest;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn anti_affinity(component: &str) -> Value {
         let selector = json!({"matchExpressions": [{"key": CONTROL_PLANE_COMPONENT_LABEL, "operator": "In", "values": [component]}]});
