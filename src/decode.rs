@@ -13,7 +13,7 @@
 //!
 //! Settings ([`json_object!`]`(strict ...)`) go the same way, except that a
 //! key the section does not know is refused by name (a misspelt rule must
-//! not silently fall back to its default).
+//! not silently fall back to its default), and so is a `null`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -246,9 +246,10 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let strict = self.0.known().is_some();
         while let Some(Key(key)) = map.next_key()? {
             match self.0.field(&key) {
-                Some(slot) => map.next_value_seed(SlotSeed(slot))?,
+                Some(slot) => map.next_value_seed(SlotSeed { slot, strict })?,
                 None => match self.0.known() {
                     Some(known) => return Err(A::Error::unknown_field(&key, known)),
                     None => {
@@ -261,39 +262,50 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     }
 }
 
-/// Reads one member's value into its slot.
-struct SlotSeed<'a, 'de>(FieldSlot<'a, 'de>);
+/// Reads one member's value into its slot. `strict` (settings): the value
+/// must have the slot's type, `null` included; otherwise `null` reads as
+/// absent.
+struct SlotSeed<'a, 'de> {
+    slot: FieldSlot<'a, 'de>,
+    strict: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for SlotSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        let d = deserializer;
-        match self.0 {
-            FieldSlot::Text(value) => unless_null(value, d),
-            FieldSlot::OptionalText(value) => unless_null(value, d),
-            FieldSlot::Flag(value) => unless_null(value, d),
-            FieldSlot::OptionalFlag(value) => unless_null(value, d),
-            FieldSlot::Integer(value) => unless_null(value, d),
-            FieldSlot::OptionalInteger(value) => unless_null(value, d),
-            FieldSlot::Texts(value) => unless_null(value, d),
-            FieldSlot::Labels(value) => unless_null(value, d),
-            FieldSlot::Quantities(value) => unless_null(value, d),
-            FieldSlot::Count(value) => unless_null(value, d),
-            FieldSlot::Raw(value) => unless_null(value, d),
-            FieldSlot::Action(value) => unless_null(value, d),
-            FieldSlot::Quantity(value) => unless_null(value, d),
-            FieldSlot::U32(value) => unless_null(value, d),
-            FieldSlot::OptionalU32(value) => unless_null(value, d),
-            FieldSlot::U64(value) => unless_null(value, d),
-            FieldSlot::Choice(choice) => match Option::<Key>::deserialize(d)? {
-                Some(Key(name)) if !choice.choose(&name) => {
+        let (d, strict) = (deserializer, self.strict);
+        match self.slot {
+            FieldSlot::Text(value) => read(value, d, strict),
+            FieldSlot::OptionalText(value) => read(value, d, strict),
+            FieldSlot::Flag(value) => read(value, d, strict),
+            FieldSlot::OptionalFlag(value) => read(value, d, strict),
+            FieldSlot::Integer(value) => read(value, d, strict),
+            FieldSlot::OptionalInteger(value) => read(value, d, strict),
+            FieldSlot::Texts(value) => read(value, d, strict),
+            FieldSlot::Labels(value) => read(value, d, strict),
+            FieldSlot::Quantities(value) => read(value, d, strict),
+            FieldSlot::Count(value) => read(value, d, strict),
+            FieldSlot::Raw(value) => read(value, d, strict),
+            // Only settings hold these.
+            FieldSlot::Action(value) => read(value, d, true),
+            FieldSlot::Quantity(value) => read(value, d, true),
+            FieldSlot::U32(value) => read(value, d, true),
+            FieldSlot::OptionalU32(value) => read(value, d, true),
+            FieldSlot::U64(value) => read(value, d, true),
+            FieldSlot::Choice(choice) => {
+                let Key(name) = Key::deserialize(d)?;
+                if choice.choose(&name) {
+                    Ok(())
+                } else {
                     Err(D::Error::unknown_variant(&name, choice.names()))
                 }
-                _ => Ok(()),
-            },
+            }
             FieldSlot::Object(fields) => {
                 fields.reset();
-                d.deserialize_option(UnlessNull(ObjectSeed(fields)))
+                match strict {
+                    true => ObjectSeed(fields).deserialize(d),
+                    false => d.deserialize_option(UnlessNull(ObjectSeed(fields))),
+                }
             }
             FieldSlot::OptionalObject(option) => {
                 option.clear();
@@ -307,12 +319,16 @@ impl<'de> DeserializeSeed<'de> for SlotSeed<'_, 'de> {
     }
 }
 
-/// Reads `slot`'s value, leaving it as it is for `null` (an absent member).
-fn unless_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+/// Reads `slot`'s value; unless `strict`, `null` leaves it as it is (an
+/// absent member).
+fn read<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     slot: &mut T,
     deserializer: D,
+    strict: bool,
 ) -> Result<(), D::Error> {
-    if let Some(value) = Option::<T>::deserialize(deserializer)? {
+    if strict {
+        *slot = T::deserialize(deserializer)?;
+    } else if let Some(value) = Option::<T>::deserialize(deserializer)? {
         *slot = value;
     }
     Ok(())
@@ -404,8 +420,8 @@ impl<'de> DeserializeSeed<'de> for ItemSeed<'_, 'de> {
 /// Builds the decoding of a struct with `Default` from a table of
 /// `"jsonKey" => field` rows: an [`ObjectFields`] impl and a `Deserialize`
 /// through it. `lenient` (Kubernetes objects) skips other members;
-/// `strict` (settings) refuses them by name. Either way only a JSON object
-/// is accepted, never a list of the fields, and `null` reads as absent.
+/// `strict` (settings) refuses them by name, and refuses `null` values.
+/// Either way only a JSON object is accepted, never a list of the fields.
 macro_rules! json_object {
     ($mode:ident $name:ident $(<$lt:lifetime>)? { $($key:literal => $field:ident),* $(,)? }) => {
         impl<'de> $crate::decode::ObjectFields<'de> for $name $(<$lt>)? {
@@ -535,26 +551,40 @@ mod tests {
         assert!(error.starts_with(message), "{error}");
     }
 
+    #[rstest]
+    #[case::section(r#"{"rules": null}"#, "invalid type: null, expected a map of settings")]
+    #[case::text(
+        r#"{"controlPlane": {"namespace": null}}"#,
+        "invalid type: null, expected a string"
+    )]
+    #[case::count(
+        r#"{"controlPlane": {"replicas": null}}"#,
+        "invalid type: null, expected u32"
+    )]
+    #[case::choice(
+        r#"{"controlPlane": {"resourceContainers": null}}"#,
+        "invalid type: null"
+    )]
+    #[case::action(
+        r#"{"rules": {"safeToEvict": null}}"#,
+        "invalid type: null, expected an action"
+    )]
+    fn settings_refuse_null(#[case] json: &str, #[case] message: &str) {
+        let error = decode_object::<Settings>(json).unwrap_err().to_string();
+        assert!(error.starts_with(message), "{error}");
+    }
+
     #[test]
-    fn settings_read_null_as_unset() {
+    fn unset_minimum_replicas_may_be_null() {
         let settings: Settings = decode_object(
-            r#"{"controlPlane": {"replicas": null, "resourceContainers": "all", "namespace": null}, "rules": null}"#,
+            r#"{"controlPlane": {"minReplicas": null, "resourceContainers": "all"}}"#,
         )
         .unwrap();
-        let defaults = Settings::default();
-        assert_eq!(
-            settings.control_plane.replicas,
-            defaults.control_plane.replicas
-        );
-        assert_eq!(
-            settings.control_plane.namespace,
-            defaults.control_plane.namespace
-        );
+        assert_eq!(settings.control_plane.min_replicas_setting, None);
         assert_eq!(
             settings.control_plane.resource_containers,
             ResourceContainers::All
         );
-        assert_eq!(settings.rules, defaults.rules);
     }
 
     #[test]
