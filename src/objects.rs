@@ -1,5 +1,6 @@
-//! The parts of Kubernetes objects the rules read, and nothing else: serde
-//! skips every other field, so decoding costs little and an unknown field can
+//! The parts of Kubernetes objects the rules read, and nothing else: each
+//! struct's `json_object!` table names its members (see `decode.rs`), every
+//! other field is skipped, so decoding costs little and an unknown field can
 //! never be lost (mutations edit the request's own JSON, not these structs).
 
 use std::fmt;
