@@ -517,16 +517,15 @@ fn differs(new: &RawValue, old: &RawValue) -> Option<bool> {
         (b'[', b'[') => {
             let new: Vec<&RawValue> = serde_json::from_str(new).ok()?;
             let old: Vec<&RawValue> = serde_json::from_str(old).ok()?;
-            new.len() != old.len() || {
-                let mut changed = false;
-                for (new, old) in new.iter().zip(&old) {
-                    if differs(new, old)? {
-                        changed = true;
-                        break;
-                    }
-                }
-                changed
+            if new.len() != old.len() {
+                return Some(true);
             }
+            for (new, old) in new.iter().zip(&old) {
+                if differs(new, old)? {
+                    return Some(true);
+                }
+            }
+            false
         }
         (b'"', b'"') => {
             let new: Key<'_> = serde_json::from_str(new).ok()?;

@@ -302,9 +302,10 @@ impl<'de> DeserializeSeed<'de> for SlotSeed<'_, 'de> {
             }
             FieldSlot::Object(fields) => {
                 fields.reset();
-                match strict {
-                    true => ObjectSeed(fields).deserialize(d),
-                    false => d.deserialize_option(UnlessNull(ObjectSeed(fields))),
+                if strict {
+                    ObjectSeed(fields).deserialize(d)
+                } else {
+                    d.deserialize_option(UnlessNull(ObjectSeed(fields)))
                 }
             }
             FieldSlot::OptionalObject(option) => {
@@ -457,7 +458,7 @@ pub(crate) use json_object;
 mod tests {
     use rstest::rstest;
 
-    use super::decode_object;
+    use super::{decode_object, ObjectFields};
     use crate::objects::{ObjectMeta, PodSpec, StringMap};
     use crate::settings::{ControlPlaneSettings, ResourceContainers, Settings};
 
@@ -517,16 +518,23 @@ mod tests {
     )]
     #[case::not_json(r#"{"containers": [}"#, "expected value")]
     fn wrong_shapes_are_refused(#[case] json: &str, #[case] message: &str) {
-        let error = decode_object::<PodSpec>(json).unwrap_err().to_string();
+        assert_refused::<PodSpec>(json, message);
+    }
+
+    /// `json` does not decode as `T`, with a message starting with `message`.
+    fn assert_refused<T: for<'de> ObjectFields<'de> + Default>(json: &str, message: &str) {
+        let Err(error) = decode_object::<T>(json) else {
+            panic!("{json} decoded");
+        };
+        let error = error.to_string();
         assert!(error.starts_with(message), "{error}");
     }
 
     #[test]
     fn a_document_must_be_an_object() {
-        let error = decode_object::<ObjectMeta>("[]").unwrap_err().to_string();
-        assert!(
-            error.starts_with("invalid type: sequence, expected an object (ObjectMeta)"),
-            "{error}"
+        assert_refused::<ObjectMeta>(
+            "[]",
+            "invalid type: sequence, expected an object (ObjectMeta)",
         );
     }
 
@@ -545,10 +553,7 @@ mod tests {
     )]
     #[case::negative_count(r#"{"replicas": -1}"#, "invalid value: integer `-1`, expected u32")]
     fn settings_refuse_what_they_do_not_know(#[case] json: &str, #[case] message: &str) {
-        let error = decode_object::<ControlPlaneSettings>(json)
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with(message), "{error}");
+        assert_refused::<ControlPlaneSettings>(json, message);
     }
 
     #[rstest]
@@ -570,8 +575,7 @@ mod tests {
         "invalid type: null, expected an action"
     )]
     fn settings_refuse_null(#[case] json: &str, #[case] message: &str) {
-        let error = decode_object::<Settings>(json).unwrap_err().to_string();
-        assert!(error.starts_with(message), "{error}");
+        assert_refused::<Settings>(json, message);
     }
 
     #[test]

@@ -621,10 +621,10 @@ fn generate(tree: &EditTree<'_>) -> Result<String, EditError> {
 fn push_member(text: &mut String, name: &str, member: &Member<'_>) -> Result<(), EditError> {
     text.push_str(&to_json(name)?);
     text.push(':');
-    text.push_str(&match member {
-        Member::Descend(child) => generate(child)?,
-        Member::Set(value) => value.as_str().to_string(),
-    });
+    match member {
+        Member::Descend(child) => text.push_str(&generate(child)?),
+        Member::Set(value) => text.push_str(value.as_str()),
+    }
     Ok(())
 }
 

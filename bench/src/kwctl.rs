@@ -150,6 +150,43 @@ fn micros(duration: &str) -> Option<f64> {
     Some(number * scale)
 }
 
+/// A scratch folder of AdmissionRequest files, as `kwctl bench
+/// --request-path` reads them; removed when dropped.
+struct RequestFiles {
+    dir: PathBuf,
+}
+
+impl RequestFiles {
+    fn new(label: &str) -> Result<Self, BenchError> {
+        let dir = std::env::temp_dir().join(format!("policy-bench-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|cause| BenchError::Io {
+            path: dir.clone(),
+            cause,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// Writes the `request` of a validation payload to `name.json`; its
+    /// path and size.
+    fn write(&self, name: &str, payload: &[u8]) -> Result<(PathBuf, usize), BenchError> {
+        let payload: Value = serde_json::from_slice(payload)
+            .map_err(|e| BenchError::Fixture(format!("{name}: {e}")))?;
+        let text = payload["request"].to_string();
+        let path = self.dir.join(format!("{name}.json"));
+        std::fs::write(&path, &text).map_err(|cause| BenchError::Io {
+            path: path.clone(),
+            cause,
+        })?;
+        Ok((path, text.len()))
+    }
+}
+
+impl Drop for RequestFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs every case and prints the table. `verdicts` says which cases the
 /// policy mutates (target 1.2x) or accepts (1.0x).
 pub fn table(
@@ -158,25 +195,13 @@ pub fn table(
     policy: &Path,
     floor: &Path,
 ) -> Result<(), BenchError> {
-    let dir = std::env::temp_dir().join(format!("policy-bench-kwctl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|cause| BenchError::Io {
-        path: dir.clone(),
-        cause,
-    })?;
+    let requests = RequestFiles::new("kwctl")?;
     println!("## Under Kubewarden's engine (`kwctl bench`)\n");
     println!("Policy and floor alternate on each request, {ROUNDS} rounds; each keeps the best of its {ROUNDS} medians (µs per `validate`). Targets: accepting ≤1.0x the floor, mutating ≤1.2x. A mutated case is also run on the mutating floor (one annotation added, the engine diffs the object into a patch).\n");
     println!("| case | verdict | policy µs | floor µs | ratio | target | mutating floor µs | ratio to it |");
     println!("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |");
     for (index, (case, verdict)) in cases.iter().zip(verdicts).enumerate() {
-        let payload: Value = serde_json::from_slice(&case.payload)
-            .map_err(|e| BenchError::Fixture(format!("{}: {e}", case.name)))?;
-        let request = dir.join(format!("request-{index}.json"));
-        std::fs::write(&request, payload["request"].to_string()).map_err(|cause| {
-            BenchError::Io {
-                path: request.clone(),
-                cause,
-            }
-        })?;
+        let (request, _) = requests.write(&format!("request-{index}"), &case.payload)?;
         let mutated = verdict == "mutated";
         let (mut best_policy, mut best_floor, mut best_mutating) =
             (f64::INFINITY, f64::INFINITY, f64::INFINITY);
@@ -209,7 +234,6 @@ pub fn table(
             case.name
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     println!();
     Ok(())
 }
@@ -218,11 +242,7 @@ pub fn table(
 /// safe-to-evict mutation, growing in containers (to 5,000, 1.2 MB) and in
 /// annotations (to 10,000).
 pub fn scaling(policy: &Path, floor: &Path) -> Result<(), BenchError> {
-    let dir = std::env::temp_dir().join(format!("policy-bench-scaling-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|cause| BenchError::Io {
-        path: dir.clone(),
-        cause,
-    })?;
+    let requests = RequestFiles::new("scaling")?;
     println!("### Scaling under kwctl (µs per `validate`: the mean of a {WARM_UP_SECONDS} s kwctl warm-up)\n");
     println!("| Deployment | request | policy µs | floor µs | ratio | mutating floor µs | ratio to it | policy µs per added item |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -236,16 +256,10 @@ pub fn scaling(policy: &Path, floor: &Path) -> Result<(), BenchError> {
     ];
     let mut previous: Option<(&str, usize, f64)> = None;
     for (index, (grows, containers, annotations)) in sizes.into_iter().enumerate() {
-        let payload: Value = serde_json::from_slice(&crate::cases::payload(
-            &crate::cases::deployment_with(containers, annotations),
-        )?)
-        .map_err(|e| BenchError::Fixture(e.to_string()))?;
-        let request = dir.join(format!("scaling-{index}.json"));
-        let text = payload["request"].to_string();
-        std::fs::write(&request, &text).map_err(|cause| BenchError::Io {
-            path: request.clone(),
-            cause,
-        })?;
+        let (request, request_bytes) = requests.write(
+            &format!("scaling-{index}"),
+            &crate::cases::payload(&crate::cases::deployment_with(containers, annotations))?,
+        )?;
         let policy_micros = warm_up_mean_micros(policy, &request, WARM_UP_SECONDS, "{}")?;
         let floor_micros = warm_up_mean_micros(floor, &request, WARM_UP_SECONDS, "{}")?;
         let mutating_micros =
@@ -264,12 +278,11 @@ pub fn scaling(policy: &Path, floor: &Path) -> Result<(), BenchError> {
         previous = Some((grows, count, policy_micros));
         println!(
             "| {containers} containers, {annotations} annotations | {:.0} KB | {policy_micros:.1} | {floor_micros:.1} | {:.2}x | {mutating_micros:.1} | {:.2}x | {per_item} |",
-            text.len() as f64 / 1000.0,
+            request_bytes as f64 / 1000.0,
             policy_micros / floor_micros,
             policy_micros / mutating_micros,
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     println!();
     Ok(())
 }
@@ -286,6 +299,20 @@ mod tests {
             validate_median("validate [x]:\n (sample data: med = 2.5ms, var = 1)"),
             Some(2500.0)
         );
+    }
+
+    #[test]
+    fn request_files_hold_the_payloads_request_and_go_away() {
+        let requests = RequestFiles::new("unit-test").unwrap();
+        let (path, bytes) = requests
+            .write("one", br#"{"request": {"uid": "1"}, "settings": {}}"#)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), r#"{"uid":"1"}"#);
+        assert_eq!(bytes, 11);
+        assert!(requests.write("two", b"not json").is_err());
+        let dir = requests.dir.clone();
+        drop(requests);
+        assert!(!dir.exists());
     }
 
     #[test]
