@@ -210,6 +210,7 @@ impl<'de, T: ObjectFields<'de> + Default> AsSlot<'de> for Vec<T> {
 pub(crate) fn decode_object<'de, T: ObjectFields<'de> + Default>(
     json: &'de str,
 ) -> Result<T, serde_json::Error> {
+    // Not through `deserialize_object`: the module comes out 1 KB larger.
     let mut object = T::default();
     let mut deserializer = serde_json::Deserializer::from_str(json);
     ObjectSeed(&mut object).deserialize(&mut deserializer)?;
@@ -246,11 +247,12 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let strict = self.0.known().is_some();
+        let known = self.0.known();
+        let strict = known.is_some();
         while let Some(Key(key)) = map.next_key()? {
             match self.0.field(&key) {
                 Some(slot) => map.next_value_seed(SlotSeed { slot, strict })?,
-                None => match self.0.known() {
+                None => match known {
                     Some(known) => return Err(A::Error::unknown_field(&key, known)),
                     None => {
                         map.next_value::<IgnoredAny>()?;
