@@ -35,12 +35,16 @@ WITH_KUBEWARDEN = KW_BIN="$$($(KUBEWARDEN_INSTALL))" && export KWCTL="$$KW_BIN/k
 .PHONY: setup kubewarden build run test fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl load fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
-# distribution registry on loopback.
+# distribution registry on loopback; the signing tests check the SBOM's
+# signature with openssl and validate it with pyspdxtools (PyPI's spdx-tools,
+# which release/tests/sbom.rs puts in a virtualenv).
 setup:
 	rustup target add wasm32-wasip1
 	rustup component add rustfmt clippy
 	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
 	command -v wasm-opt >/dev/null || (apt-get update && apt-get install -y --no-install-recommends binaryen)
+	command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl)
+	python3 -m venv --help >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends python3-venv python3-pip)
 
 # $(call optimise,MODULE): cargo puts its own output back at MODULE on every
 # build; when that is the module optimised last time, the optimised one is
@@ -140,9 +144,13 @@ size: annotate
 artifacthub:
 	$(RELEASE) artifacthub
 
-# Pushes the annotated module; credentials: --username and $$REGISTRY_PASSWORD.
+# Pushes the annotated module and writes its SBOM under target/sbom/;
+# credentials: --username and $$REGISTRY_PASSWORD. With COSIGN_KEY=cosign.key
+# (password in $$COSIGN_PASSWORD) it then signs the pushed digest and
+# attaches the signed SBOM (docs/release.md).
+COSIGN_KEY ?=
 publish: annotate
-	$(RELEASE) push --registry $(REGISTRY)
+	$(RELEASE) push --registry $(REGISTRY) $(if $(COSIGN_KEY),--sign-key $(COSIGN_KEY))
 
 clean:
 	cargo clean

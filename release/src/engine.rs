@@ -237,6 +237,43 @@ impl Drop for Registry {
     }
 }
 
+/// The media type of a Sigstore ClientTrustConfig, what kwctl's and
+/// policy-server's `--sigstore-trust-config` read.
+pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
+
+/// Writes a ClientTrustConfig holding the `trusted_root.json` that the
+/// sigstore crate in this workspace ships (the one kwctl 1.35 embeds), so
+/// that kwctl and policy-server verify without fetching Sigstore's TUF
+/// repository. Key-based checks use none of its keys, but both tools load
+/// a trust root before any signature is looked at.
+///
+/// The file is found through `cargo metadata`: cargo has the crate's
+/// sources wherever this workspace is built.
+pub fn write_sigstore_trust_config(project: &Project, path: &Path) -> Result<()> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(project.root.join("Cargo.toml"))
+        .exec()
+        .map_err(|e| EngineError::Binaries(format!("cargo metadata: {e}")))?;
+    let sigstore = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == "sigstore")
+        .ok_or_else(|| EngineError::Binaries("the workspace has no sigstore crate".into()))?;
+    let root_json = sigstore
+        .manifest_path
+        .as_std_path()
+        .with_file_name("trust_root/prod/trusted_root.json");
+    let text = std::fs::read_to_string(&root_json).map_err(io(root_json.display().to_string()))?;
+    let trusted_root: Value = serde_json::from_str(&text)
+        .map_err(|e| EngineError::Binaries(format!("{}: {e}", root_json.display())))?;
+    let config = json!({
+        "mediaType": CLIENT_TRUST_CONFIG_MEDIA_TYPE,
+        "trustedRoot": trusted_root,
+    });
+    std::fs::write(path, config.to_string()).map_err(io(path.display().to_string()))
+}
+
 /// The ClusterAdmissionPolicy objects of policy.yaml.
 pub fn policy_yaml_policies(project: &Project) -> Result<Vec<Value>> {
     let path = project.policy_yaml_path();
@@ -309,6 +346,8 @@ pub struct PolicyServerConfig {
 /// (`--ignore-kubernetes-connection-failure`); killed on drop.
 pub struct PolicyServer {
     config: PolicyServerConfig,
+    /// More command-line arguments (e.g. `--verification-path`).
+    extra_args: Vec<std::ffi::OsString>,
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
@@ -318,6 +357,16 @@ pub struct PolicyServer {
 impl PolicyServer {
     /// Starts the server and waits until it has loaded its policies.
     pub fn start(config: PolicyServerConfig) -> Result<PolicyServer> {
+        Self::start_with_args(config, Vec::new(), 3)
+    }
+
+    /// As `start`, with more arguments, and `attempts` tries (1 when the
+    /// server is expected to refuse to start).
+    pub fn start_with_args(
+        config: PolicyServerConfig,
+        extra_args: Vec<std::ffi::OsString>,
+        attempts: usize,
+    ) -> Result<PolicyServer> {
         let dir = tempfile::tempdir().map_err(io("creating policy-server's folder"))?;
         let policies = serde_yaml_ng::to_string(&config.policies)
             .map_err(|e| EngineError::PolicyYaml(e.to_string()))?;
@@ -334,13 +383,14 @@ impl PolicyServer {
         }
         let mut server = PolicyServer {
             config,
+            extra_args,
             dir,
             child: None,
             port: 0,
             readiness_port: 0,
         };
         let mut failures = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..attempts.max(1) {
             server.port = free_port()?;
             server.readiness_port = free_port()?;
             match server.spawn_and_wait() {
@@ -350,7 +400,7 @@ impl PolicyServer {
         }
         Err(EngineError::NotReady {
             what: "policy-server".into(),
-            reason: "three attempts failed".into(),
+            reason: format!("{} attempt(s) failed", attempts.max(1)),
             log: failures.join("\n---\n"),
         })
     }
@@ -393,6 +443,7 @@ impl PolicyServer {
         if let Some(workers) = self.config.workers {
             command.args(["--workers", &workers.to_string()]);
         }
+        command.args(&self.extra_args);
         // Only what is given here: no KUBEWARDEN_* override from the caller.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("KUBEWARDEN_") {

@@ -139,6 +139,28 @@ pub enum ReleaseError {
     #[error("{path}: {reason}")]
     ArtifactHub { path: PathBuf, reason: String },
 
+    #[error("key {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+
+    #[error("nothing to sign or verify at {reference}: {reason}")]
+    NoDigest { reference: String, reason: String },
+
+    #[error("{reference}: {step} failed: {reason}")]
+    Cosign {
+        reference: String,
+        step: String,
+        reason: String,
+    },
+
+    #[error("verification of {reference} failed: {failed}")]
+    VerificationFailed { reference: String, failed: String },
+
+    #[error("SBOM: {0}")]
+    Sbom(String),
+
+    #[error("invalid annotation `{0}`: expected KEY=VALUE")]
+    Annotation(String),
+
     #[error("createdAt `{value}` is not an RFC 3339 time ({reason}); e.g. 2026-11-26T00:00:00Z")]
     CreatedAt { value: String, reason: String },
 

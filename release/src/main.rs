@@ -1,14 +1,17 @@
 //! `policy-release`: annotate, publish and describe the policy.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use policy_release::keys::{self, PublicKey};
 use policy_release::oci::{self, Credentials, Target};
-use policy_release::project::{write_file, PUBLISHED_REGISTRY};
+use policy_release::project::{write_file, write_file_atomically, PUBLISHED_REGISTRY};
+use policy_release::signing::{self, SignRequest, Subject};
 use policy_release::size::{self, human};
-use policy_release::{annotate, artifacthub, Project, ReleaseError, Result};
+use policy_release::{annotate, artifacthub, sbom, Project, ReleaseError, Result};
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +39,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Publish the annotated module as a Kubewarden OCI artifact tagged v<crate version>.
+    /// Publish the annotated module as a Kubewarden OCI artifact tagged
+    /// v<crate version>, and write its SBOM to target/sbom/.
     Push {
         #[command(flatten)]
         registry: RegistryArgs,
@@ -46,6 +50,62 @@ enum Command {
         /// Tag [default: v<crate version>].
         #[arg(long)]
         tag: Option<String>,
+        /// Sign the pushed digest with this cosign key right after the push
+        /// (as `sign`; the password comes from $COSIGN_PASSWORD).
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+        /// With --sign-key: annotations for the signature (KEY=VALUE).
+        #[arg(
+            short = 'a',
+            long = "annotation",
+            value_name = "KEY=VALUE",
+            requires = "sign_key"
+        )]
+        annotations: Vec<String>,
+    },
+    /// Write a cosign-compatible ECDSA P-256 key pair: cosign.key (encrypted
+    /// with $COSIGN_PASSWORD, as `cosign generate-key-pair`) and cosign.pub.
+    Keygen {
+        /// The folder to write them into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Sign a pushed artifact by digest, in cosign's format (the
+    /// sha256-<digest>.sig tag), attach its SPDX SBOM (sha256-<digest>.sbom,
+    /// signed too) and write the SBOM and its blob signature to target/sbom/.
+    ///
+    /// The key's password comes from $COSIGN_PASSWORD. Existing signatures
+    /// are kept. Check with `kwctl verify --verification-key cosign.pub REF`.
+    Sign {
+        /// The cosign private key (cosign.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// Annotations written into the signed payload (KEY=VALUE); `kwctl
+        /// verify -a` and a verificationConfig's `annotations` match them.
+        #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+        annotations: Vec<String>,
+        /// Where to write the SBOM and its .sig [default: target/sbom].
+        #[arg(long)]
+        sbom_dir: Option<PathBuf>,
+        #[command(flatten)]
+        access: AccessArgs,
+        /// The artifact: HOST[:PORT]/REPO:TAG or HOST[:PORT]/REPO@sha256:DIGEST
+        /// (a tag is resolved to its digest, which is what gets signed).
+        reference: String,
+    },
+    /// Check an artifact's cosign signature and its attached SBOM's
+    /// signatures against a public key; says which failed.
+    Verify {
+        /// The cosign public key (cosign.pub).
+        #[arg(long)]
+        key: PathBuf,
+        /// Annotations the signature must carry (KEY=VALUE).
+        #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+        annotations: Vec<String>,
+        #[command(flatten)]
+        access: AccessArgs,
+        /// The artifact: HOST[:PORT]/REPO:TAG or HOST[:PORT]/REPO@sha256:DIGEST.
+        reference: String,
     },
     /// Fetch the artifact back and check its digest and that its module is the local one.
     Pull {
@@ -102,6 +162,41 @@ struct RegistryArgs {
     repository: Option<String>,
 }
 
+/// How to reach the registry of a whole reference.
+#[derive(Args)]
+struct AccessArgs {
+    /// Use plain HTTP (a local registry without TLS).
+    #[arg(long)]
+    insecure: bool,
+    /// User for the registry's basic auth or token service.
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    /// Password for --username; prefer $REGISTRY_PASSWORD.
+    #[arg(long, env = "REGISTRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+impl AccessArgs {
+    fn subject(self, reference: &str) -> Result<Subject> {
+        let credentials = match (self.username, self.password) {
+            (Some(username), Some(password)) => Some(Credentials { username, password }),
+            _ => None,
+        };
+        Subject::parse(reference, self.insecure, credentials)
+    }
+}
+
+/// `KEY=VALUE` pairs.
+fn parse_annotations(pairs: &[String]) -> Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+            _ => Err(ReleaseError::Annotation(pair.clone())),
+        })
+        .collect()
+}
+
 impl RegistryArgs {
     fn target(self, project: &Project) -> Target {
         Target {
@@ -124,7 +219,29 @@ fn run(cli: Cli) -> Result<()> {
             registry,
             module,
             tag,
-        } => push(&project, registry, module, tag),
+            sign_key,
+            annotations,
+        } => push(&project, registry, module, tag, sign_key, &annotations),
+        Command::Keygen { dir } => keygen(&dir),
+        Command::Sign {
+            key,
+            annotations,
+            sbom_dir,
+            access,
+            reference,
+        } => {
+            // Everything local is checked before the registry is touched.
+            let annotations = parse_annotations(&annotations)?;
+            let signer = keys::load_signer(&key, &keys::password_from_env(&key)?)?;
+            let subject = access.subject(&reference)?;
+            sign(&project, subject, signer, annotations, sbom_dir)
+        }
+        Command::Verify {
+            key,
+            annotations,
+            access,
+            reference,
+        } => verify(&key, &annotations, access, &reference),
         Command::Pull {
             registry,
             reference,
@@ -162,6 +279,8 @@ fn push(
     registry: RegistryArgs,
     module: Option<PathBuf>,
     tag: Option<String>,
+    sign_key: Option<PathBuf>,
+    annotations: &[String],
 ) -> Result<()> {
     let path = module.unwrap_or_else(|| project.annotated_module_path());
     let bytes = annotate::read_annotated(&path)?;
@@ -169,11 +288,83 @@ fn push(
         Some(tag) => tag,
         None => annotate::release_tag(project, &bytes, &path)?,
     };
+    // The key and the SBOM are checked before anything is pushed.
+    let signer = match &sign_key {
+        Some(key) => Some(keys::load_signer(key, &keys::password_from_env(key)?)?),
+        None => None,
+    };
+    let annotations = parse_annotations(annotations)?;
+    let sbom = sbom::to_json(&sbom::generate(project, &bytes)?)?;
     let what = path.display().to_string();
-    let pushed = oci::push(&registry.target(project), &tag, &bytes, &what)?;
+    let target = registry.target(project);
+    let pushed = oci::push(&target, &tag, &bytes, &what)?;
+    let sbom_path = project.sbom_dir().join(sbom::file_name(project));
+    write_file_atomically(&sbom_path, &sbom)?;
     println!("pushed {}", pushed.reference);
+    println!("wrote {}", sbom_path.display());
+    if let Some(signer) = signer {
+        let by_digest = target.reference(&pushed.digest)?.whole();
+        let subject = Subject::parse(&by_digest, target.insecure, target.credentials.clone())?;
+        sign(project, subject, signer, annotations, None)?;
+    }
     println!("{}", pushed.digest);
     Ok(())
+}
+
+fn keygen(dir: &Path) -> Result<()> {
+    let password = keys::password_from_env(&dir.join(keys::PRIVATE_KEY_FILE))?;
+    let files = keys::generate(dir, &password)?;
+    println!(
+        "wrote {} (encrypted with ${}) and {}",
+        files.private_key.display(),
+        keys::PASSWORD_ENV,
+        files.public_key.display()
+    );
+    Ok(())
+}
+
+fn sign(
+    project: &Project,
+    subject: Subject,
+    signer: policy_release::keys::Signer,
+    annotations: BTreeMap<String, String>,
+    sbom_dir: Option<PathBuf>,
+) -> Result<()> {
+    let signed = signing::sign(SignRequest {
+        project,
+        subject,
+        signer,
+        annotations,
+        sbom_dir: sbom_dir.unwrap_or_else(|| project.sbom_dir()),
+    })?;
+    println!("signed {} ({})", signed.digest, signed.signature_tag);
+    println!(
+        "attached the SBOM as {} ({}, signed)",
+        signed.sbom_tag, signed.sbom_digest
+    );
+    println!(
+        "wrote {} and {}",
+        signed.sbom_path.display(),
+        signed.sbom_signature_path.display()
+    );
+    Ok(())
+}
+
+fn verify(key: &Path, annotations: &[String], access: AccessArgs, reference: &str) -> Result<()> {
+    let annotations = parse_annotations(annotations)?;
+    let key = PublicKey::load(key)?;
+    let subject = access.subject(reference)?;
+    let verification = signing::verify(&subject, &key, &annotations)?;
+    for (what, check) in [
+        ("artifact", &verification.artifact),
+        ("SBOM", &verification.sbom),
+    ] {
+        match check {
+            Ok(detail) => println!("{what}: ok: {detail}"),
+            Err(reason) => println!("{what}: FAILED: {reason}"),
+        }
+    }
+    verification.into_result().map(|_| ())
 }
 
 fn pull(

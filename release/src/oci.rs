@@ -94,6 +94,49 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 impl Target {
+    /// Splits a whole reference as cosign and kwctl take it
+    /// (`[registry://]HOST[:PORT]/REPO:TAG` or `…/REPO@sha256:…`) into the
+    /// target and its tag or digest. A reference naming neither is refused:
+    /// "latest" by default would sign whatever happens to be there.
+    pub fn from_reference(
+        text: &str,
+        insecure: bool,
+        credentials: Option<Credentials>,
+    ) -> Result<(Target, String)> {
+        let trimmed = text.strip_prefix("registry://").unwrap_or(text);
+        let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
+        let names_version = trimmed.contains('/') && (last.contains(':') || last.contains('@'));
+        if !names_version {
+            return Err(ReleaseError::NoDigest {
+                reference: text.to_string(),
+                reason: "it names no tag and no @sha256: digest (e.g. HOST/REPO:v1.0.0)".into(),
+            });
+        }
+        let reference: Reference = trimmed.parse().map_err(|source| ReleaseError::Reference {
+            reference: text.to_string(),
+            source,
+        })?;
+        let version = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.to_string(),
+            (None, None) => {
+                return Err(ReleaseError::NoDigest {
+                    reference: text.to_string(),
+                    reason: "it names no tag and no digest".into(),
+                })
+            }
+        };
+        Ok((
+            Target {
+                registry: reference.registry().to_string(),
+                repository: reference.repository().to_string(),
+                insecure,
+                credentials,
+            },
+            version,
+        ))
+    }
+
     pub fn reference(&self, tag_or_digest: &str) -> Result<Reference> {
         let separator = if tag_or_digest.starts_with("sha256:") {
             '@'
@@ -111,14 +154,14 @@ impl Target {
         })
     }
 
-    fn auth(&self) -> RegistryAuth {
+    pub(crate) fn auth(&self) -> RegistryAuth {
         match &self.credentials {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => RegistryAuth::Anonymous,
         }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         install_crypto_provider();
         Client::new(ClientConfig {
             protocol: if self.insecure {
@@ -133,14 +176,14 @@ impl Target {
         })
     }
 
-    fn error(&self, error: oci_client::errors::OciDistributionError) -> ReleaseError {
+    pub(crate) fn error(&self, error: oci_client::errors::OciDistributionError) -> ReleaseError {
         ReleaseError::from_registry(&self.registry, self.credentials.is_some(), error)
     }
 }
 
-/// oci-client is built with `rustls-tls-no-provider` (see Cargo.toml), so
-/// rustls needs its crypto provider chosen once per process; so does any
-/// reqwest client built in the same workspace.
+/// rustls may see more than one crypto provider compiled in (sigstore
+/// brings aws-lc-rs for its certificate checks), so the process picks
+/// `ring`, the one reqwest's `rustls-tls` is built for, before any client.
 pub fn install_crypto_provider() {
     // Err only means a provider is already installed, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -230,7 +273,7 @@ pub fn artifact(module: &[u8], what: &str) -> Result<Artifact> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -258,7 +301,7 @@ pub async fn push_async(target: &Target, tag: &str, module: &[u8], what: &str) -
     client
         .push_blob(
             &reference,
-            artifact.layer.clone(),
+            &artifact.layer,
             &artifact.manifest.layers[0].digest,
         )
         .await
@@ -266,7 +309,7 @@ pub async fn push_async(target: &Target, tag: &str, module: &[u8], what: &str) -
     client
         .push_blob(
             &reference,
-            artifact.config.clone(),
+            &artifact.config,
             &artifact.manifest.config.digest,
         )
         .await

@@ -109,6 +109,11 @@ impl Project {
             .join(format!("{}.wasm", self.name))
     }
 
+    /// Where `push` and `sign` write the SBOM and its signature.
+    pub fn sbom_dir(&self) -> PathBuf {
+        self.target_dir().join("sbom")
+    }
+
     /// Repository path of the artifact inside a registry namespace.
     pub fn repository(&self) -> String {
         format!("policies/{}", self.name)
@@ -149,6 +154,25 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(wrap)?;
     }
     std::fs::write(path, bytes).map_err(wrap)
+}
+
+/// Writes `path` through a temporary file in its folder, renamed into
+/// place: a reader (or a failure half-way) never sees a partial file.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let wrap = |source| ReleaseError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(wrap)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(wrap)?;
+    file.write_all(bytes).map_err(wrap)?;
+    file.persist(path).map_err(|e| wrap(e.error))?;
+    Ok(())
 }
 
 /// Reads the built module, or says how to build it.

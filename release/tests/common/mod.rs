@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod engine;
+pub mod signing;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
