@@ -142,6 +142,12 @@ pub enum ReleaseError {
     #[error("key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
 
+    #[error("{reference}: {source}")]
+    At {
+        reference: String,
+        source: Box<ReleaseError>,
+    },
+
     #[error("nothing to sign or verify at {reference}: {reason}")]
     NoDigest { reference: String, reason: String },
 

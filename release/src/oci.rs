@@ -469,6 +469,26 @@ mod tests {
         Ok(())
     }
 
+    #[rstest::rstest]
+    #[case("127.0.0.1:5000/policies/p:v1", Some(("127.0.0.1:5000", "policies/p", "v1")))]
+    #[case("registry://127.0.0.1:5000/policies/p:v1", Some(("127.0.0.1:5000", "policies/p", "v1")))]
+    #[case(
+        "ghcr.io/o/policies/p@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        Some(("ghcr.io", "o/policies/p", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
+    )]
+    #[case("127.0.0.1:5000/policies/p", None)]
+    #[case("p", None)]
+    fn whole_references_name_a_tag_or_digest(
+        #[case] text: &str,
+        #[case] expected: Option<(&str, &str, &str)>,
+    ) {
+        let parsed = Target::from_reference(text, true, None)
+            .ok()
+            .map(|(t, v)| (t.registry, t.repository, v));
+        let expected = expected.map(|(r, p, v)| (r.to_string(), p.to_string(), v.to_string()));
+        assert_eq!(parsed, expected);
+    }
+
     #[test]
     fn multi_line_annotations_stay_out_of_the_manifest() -> Result<()> {
         let metadata: Metadata = serde_json::from_str(

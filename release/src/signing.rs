@@ -161,7 +161,12 @@ async fn resolve(subject: &Subject) -> Result<String> {
             reference: subject.text.clone(),
             reason: "the registry has no manifest under it".into(),
         }),
-        Err(error) => Err(subject.target.error(error)),
+        // The registry's own error names only its host: say which
+        // reference was being resolved.
+        Err(error) => Err(ReleaseError::At {
+            reference: subject.text.clone(),
+            source: Box::new(subject.target.error(error)),
+        }),
     }
 }
 

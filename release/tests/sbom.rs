@@ -236,10 +236,7 @@ fn a_changed_byte_fails_the_signature(#[case] change: Change, #[case] still_vali
     let mut bytes = std::fs::read(&signed.sbom).expect("SBOM");
     let text = String::from_utf8(bytes.clone()).expect("UTF-8");
     let at = match change {
-        Change::ChecksumDigit => {
-            let start = text.find("\"checksumValue\": \"").expect("a checksum") + 18;
-            start
-        }
+        Change::ChecksumDigit => text.find("\"checksumValue\": \"").expect("a checksum") + 18,
         Change::SpdxVersion => text.find("SPDX-2.3").expect("the version") + 7,
     };
     bytes[at] = match (change, bytes[at]) {

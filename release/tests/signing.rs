@@ -222,12 +222,14 @@ fn policy_server_with_verification_config(
                 common::engine::review(&common::engine::object("pod-inject-true"), "CREATE");
             let answer = post(
                 &server,
-                "/validate/clusterwide-linkerd-ha-validating",
+                "/validate/clusterwide-linkerd-ha-mutating",
                 &review,
             );
-            assert_eq!(
-                answer["response"]["allowed"],
-                false,
+            let message = answer["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                answer["response"]["allowed"] == false && message.contains("injectionAnnotation"),
                 "the signed policy should reject this pod: {answer}\n{}",
                 server.log()
             );
@@ -383,13 +385,17 @@ fn sign_refuses_bad_input(#[case] bad: Bad, #[case] says: &str) {
         Vec::<std::path::PathBuf>::new(),
         "{bad:?}"
     );
-    // Nothing was signed: kwctl still finds no signature on the artifact.
-    let (ok, out) = kwctl(&world, "verify", &key.public(), &[], &reference);
+    // Nothing was signed or attached: the artifact still has no signature.
+    let (ok, stdout, stderr) = world.verify(&key.public(), &[], &reference);
+    assert!(!ok, "{bad:?}:\n{}", output(&stdout, &stderr));
     assert!(
-        !ok && out.contains("no signatures found"),
-        "{bad:?}:\n{out}"
+        stdout.contains(&format!(
+            "no signature found under sha256-{}.sig",
+            &digest[7..]
+        )) && stdout.contains("no SBOM attached"),
+        "{bad:?}:\n{}",
+        output(&stdout, &stderr)
     );
-    let _ = digest;
 }
 
 /// keygen writes cosign's two files, the private one encrypted and
