@@ -94,7 +94,7 @@
         { className: "object-head" },
         el("span", { className: `badge ${object.outcome}` }, OUTCOME_LABELS[object.outcome]),
         el("span", { className: "object-title" }, title(object)),
-        el("span", { className: "document" }, `document ${object.document}`),
+        el("span", { className: "document" }, `document ${object.document} · ${object.operation}`),
       ),
     );
     if (object.messages.length > 0) {

@@ -30,6 +30,7 @@
 
 pub mod admission;
 pub mod cluster;
+pub mod findings;
 pub mod manifests;
 pub mod selectors;
 pub mod simulation;
@@ -39,7 +40,9 @@ use serde_json::Value;
 pub use admission::{admission_request, AdmissionRequestBuilder};
 pub use cluster::{Cluster, HostCall, HostCallError, ObjectKind};
 pub use manifests::{ManifestError, ManifestObject};
-pub use simulation::{apply_in_order, Admission, Admitted, Change, Refusal};
+pub use simulation::{
+    apply_in_order, apply_request, Admission, Admitted, ApplyRequest, Change, Refusal,
+};
 
 /// The string at `path` in `value`, if every step exists and the leaf is a string.
 pub fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {

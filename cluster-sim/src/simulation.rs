@@ -47,21 +47,9 @@ pub struct Refusal {
 pub fn apply_in_order(admission: &mut impl Admission, objects: &[Value]) -> Vec<Refusal> {
     let mut refused = Vec::new();
     for object in objects {
-        let existing = identity(object)
-            .and_then(|(kind, namespace, name)| admission.cluster_mut().get(kind, namespace, name))
-            .cloned();
-        let (operation, request) = match &existing {
-            Some(old) => (
-                "UPDATE",
-                AdmissionRequestBuilder::new(object, "UPDATE")
-                    .old_object(old)
-                    .build(),
-            ),
-            None => (
-                "CREATE",
-                AdmissionRequestBuilder::new(object, "CREATE").build(),
-            ),
-        };
+        let ApplyRequest {
+            operation, request, ..
+        } = apply_request(admission.cluster_mut(), object);
         let admitted = admission.admit(&request);
         if !admitted.accepted {
             refused.push(Refusal {
@@ -75,6 +63,41 @@ pub fn apply_in_order(admission: &mut impl Admission, objects: &[Value]) -> Vec<
         admission.cluster_mut().insert(stored);
     }
     refused
+}
+
+/// The AdmissionRequest `kubectl apply` makes the API server send for one
+/// object of a manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyRequest {
+    /// `CREATE`, or `UPDATE` when the cluster holds the object already.
+    pub operation: &'static str,
+    pub request: Value,
+    /// What the cluster held, for an UPDATE (the request's `oldObject`).
+    pub old_object: Option<Value>,
+}
+
+/// What `kubectl apply` sends for `object` to a cluster holding `cluster`:
+/// an UPDATE of the object stored under the same kind, namespace and name
+/// (with it as `oldObject`), or else a CREATE. The caller stores what is
+/// admitted before sending the next object.
+pub fn apply_request(cluster: &Cluster, object: &Value) -> ApplyRequest {
+    let old_object = identity(object)
+        .and_then(|(kind, namespace, name)| cluster.get(kind, namespace, name))
+        .cloned();
+    match old_object {
+        Some(old) => ApplyRequest {
+            operation: "UPDATE",
+            request: AdmissionRequestBuilder::new(object, "UPDATE")
+                .old_object(&old)
+                .build(),
+            old_object: Some(old),
+        },
+        None => ApplyRequest {
+            operation: "CREATE",
+            request: AdmissionRequestBuilder::new(object, "CREATE").build(),
+            old_object: None,
+        },
+    }
 }
 
 fn identity(object: &Value) -> Option<(&str, Option<&str>, &str)> {

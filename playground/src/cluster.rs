@@ -39,6 +39,11 @@ impl PlaygroundCluster {
         self.store.insert(object.clone());
     }
 
+    /// What `kubectl apply` would send for `object` to this cluster.
+    pub fn apply_request(&self, object: &Value) -> cluster_sim::ApplyRequest {
+        cluster_sim::apply_request(&self.store, object)
+    }
+
     /// The names of the namespaces known, for the page to show.
     pub fn namespace_names(&self) -> Vec<String> {
         self.store

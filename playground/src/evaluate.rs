@@ -1,13 +1,15 @@
-//! One run of the playground: every object of the manifest judged as a
-//! CREATE by the policy's own `admission::validate`, as the harness CLI
-//! (`policy-harness evaluate`) judges them with the Kubewarden module.
+//! One run of the playground: the objects of the manifest judged by the
+//! policy's own `admission::validate` in `kubectl apply`'s order, as the
+//! scanner (`linkerd-ha-scan`) judges them with the Kubewarden module.
 
 use linkerd_ha_policy::admission::{self, Response};
 use linkerd_ha_policy::settings::Settings;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use cluster_sim::{admission_request, str_at, ManifestObject};
+use cluster_sim::findings::split_message;
+pub use cluster_sim::findings::Finding;
+use cluster_sim::{str_at, ApplyRequest, ManifestObject};
 
 use crate::cluster::PlaygroundCluster;
 use crate::manifest::{self, ManifestError, Source};
@@ -63,49 +65,13 @@ pub struct Summary {
     pub rejected: usize,
 }
 
-/// One line of a rejection or one warning: `[rule] text` split in two.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The rule (`settings.rules.*` name), when the line names one.
-    pub rule: Option<String>,
-    pub text: String,
-}
-
-impl Finding {
-    /// Splits `[rule] text`; other lines keep no rule. Lossless:
-    /// [`Finding::line`] gives the line back.
-    pub fn parse(line: &str) -> Self {
-        let tagged = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .filter(|(rule, _)| {
-                !rule.is_empty() && rule.chars().all(|c| c.is_ascii_alphanumeric())
-            });
-        match tagged {
-            Some((rule, text)) => Self {
-                rule: Some(rule.to_owned()),
-                text: text.to_owned(),
-            },
-            None => Self {
-                rule: None,
-                text: line.to_owned(),
-            },
-        }
-    }
-
-    pub fn line(&self) -> String {
-        match &self.rule {
-            Some(rule) => format!("[{rule}] {}", self.text),
-            None => self.text.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReport {
     /// The YAML document (1-based) the object came from.
     pub document: usize,
+    /// `CREATE`, or `UPDATE` when the cluster held the object already.
+    pub operation: String,
     pub kind: String,
     pub api_version: String,
     pub name: Option<String>,
@@ -135,11 +101,13 @@ pub fn report(manifest: &str, settings: &str, cluster_objects: &str) -> Report {
     })
 }
 
-/// Judges every object of `manifest` (multi-document YAML) as a CREATE
-/// under `settings` (YAML; empty means the defaults). Namespace, budget and
-/// node lookups are answered from the objects of `manifest` and of
-/// `cluster_objects` (the manifest's win), as the harness CLI answers them
-/// from the files it is given.
+/// Judges the objects of `manifest` (multi-document YAML) under `settings`
+/// (YAML; empty means the defaults) the way `kubectl apply` has the API
+/// server send them, as the scanner (`linkerd-ha-scan`) does: one by one,
+/// in order, each against the cluster as it is then: `cluster_objects`
+/// plus the objects admitted before it (as the policy left them). An object
+/// the cluster already holds is an UPDATE with the stored one as
+/// `oldObject`; a rejected one never reaches the cluster.
 pub fn evaluate(
     manifest: &str,
     settings: &str,
@@ -149,14 +117,18 @@ pub fn evaluate(
     let objects = manifest::load_objects(manifest, Source::Manifest, DEFAULT_NAMESPACE)?;
     let existing = manifest::load_objects(cluster_objects, Source::Cluster, DEFAULT_NAMESPACE)?;
     let mut cluster = PlaygroundCluster::default();
-    for object in existing.iter().chain(&objects) {
+    for object in &existing {
         cluster.insert(&object.object);
     }
 
-    let reports = objects
-        .iter()
-        .map(|object| judge(object, &settings, &cluster))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut reports = Vec::with_capacity(objects.len());
+    for object in &objects {
+        let (report, admitted) = judge(object, &settings, &cluster)?;
+        if let Some(admitted) = admitted {
+            cluster.insert(&admitted);
+        }
+        reports.push(report);
+    }
     let summary = reports
         .iter()
         .fold(Summary::default(), |mut summary, report| {
@@ -205,13 +177,18 @@ fn load_settings(text: &str) -> Result<Value, PlaygroundError> {
     Ok(settings)
 }
 
+/// One object's report, and what the cluster holds afterwards (the object
+/// as admitted; `None` when it was rejected).
 fn judge(
     object: &ManifestObject,
     settings: &Value,
     cluster: &PlaygroundCluster,
-) -> Result<ObjectReport, PlaygroundError> {
+) -> Result<(ObjectReport, Option<Value>), PlaygroundError> {
     let original = &object.object;
-    let payload = json!({"request": admission_request(original, "CREATE"), "settings": settings});
+    let ApplyRequest {
+        operation, request, ..
+    } = cluster.apply_request(original);
+    let payload = json!({"request": request, "settings": settings});
     let payload =
         serde_json::to_vec(&payload).map_err(|e| PlaygroundError::Encode(e.to_string()))?;
     let Response {
@@ -227,11 +204,12 @@ fn judge(
         (true, Some(_)) => Outcome::Mutated,
         (true, None) => Outcome::Accepted,
     };
-    let (patch, mutated_yaml, yaml_diff) = match &mutated_object {
+    let mutated: Option<Value> = mutated_object
+        .map(|mutated| serde_json::from_str(mutated.get()))
+        .transpose()
+        .map_err(|e| PlaygroundError::Encode(e.to_string()))?;
+    let (patch, mutated_yaml, yaml_diff) = match &mutated {
         Some(mutated) => {
-            let mutated: Value = serde_json::from_str(mutated.get())
-                .map_err(|e| PlaygroundError::Encode(e.to_string()))?;
-            let mutated = &mutated;
             let patch = serde_json::to_value(json_patch::diff(original, mutated))
                 .map_err(|e| PlaygroundError::Encode(e.to_string()))?;
             let before = crate::diff::to_yaml(original);
@@ -241,8 +219,10 @@ fn judge(
         }
         None => (None, None, None),
     };
-    Ok(ObjectReport {
+    let admitted = accepted.then(|| mutated.clone().unwrap_or_else(|| original.clone()));
+    let report = ObjectReport {
         document: object.document,
+        operation: operation.to_owned(),
         kind: object.kind().to_owned(),
         api_version: str_at(original, &["apiVersion"])
             .unwrap_or_default()
@@ -262,18 +242,8 @@ fn judge(
         patch,
         mutated_yaml,
         yaml_diff,
-    })
-}
-
-/// One finding per violation: a rejection listing several starts with a
-/// header line (`Deployment a/b violates 3 Linkerd HA rules:`) and lists
-/// them as `- [rule] ...`.
-fn split_message(message: &str) -> Vec<Finding> {
-    let mut lines = message.split("\n- ");
-    match (lines.next(), message.contains("\n- ")) {
-        (Some(_header), true) => lines.map(Finding::parse).collect(),
-        _ => vec![Finding::parse(message)],
-    }
+    };
+    Ok((report, admitted))
 }
 
 #[cfg(test)]
@@ -281,40 +251,6 @@ mod tests {
     use super::*;
 
     const MESHED_APP: &str = include_str!("../../examples/meshed-app.yaml");
-
-    #[test]
-    fn findings_split_and_join_losslessly() {
-        for line in [
-            "[safeToEvict] Deployment a/b: missing. Fix: add it",
-            "Deployment a/b: cannot read spec.replicas",
-            "[not a rule] x",
-            "[] x",
-        ] {
-            assert_eq!(Finding::parse(line).line(), line);
-        }
-        assert_eq!(
-            Finding::parse("[safeToEvict] x").rule.as_deref(),
-            Some("safeToEvict")
-        );
-        assert_eq!(Finding::parse("[not a rule] x").rule, None);
-    }
-
-    #[test]
-    fn a_message_listing_violations_is_split() {
-        let message = "Deployment a/b violates 2 Linkerd HA rules:\n- [controlPlaneReplicas] one\n- [disruptionBudgets] two";
-        let rules: Vec<_> = split_message(message)
-            .into_iter()
-            .map(|f| (f.rule.unwrap_or_default(), f.text))
-            .collect();
-        assert_eq!(
-            rules,
-            [
-                ("controlPlaneReplicas".to_owned(), "one".to_owned()),
-                ("disruptionBudgets".to_owned(), "two".to_owned())
-            ]
-        );
-        assert_eq!(split_message("[safeToEvict] x").len(), 1);
-    }
 
     #[test]
     fn meshed_app_web_is_mutated_with_the_safe_to_evict_annotation() {

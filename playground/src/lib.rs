@@ -2,9 +2,10 @@
 //!
 //! The same `admission::validate` the Kubewarden module runs, built for
 //! `wasm32-unknown-unknown` with wasm-bindgen (`web/build.sh`) and fed from
-//! YAML text: each object of a manifest is judged as a CREATE, with the
-//! cluster lookups answered from the manifest and an optional box of objects
-//! already in the cluster. The Rust API ([`evaluate()`], [`report`]) is what
+//! YAML text: the objects of a manifest are judged as `kubectl apply` sends
+//! them, one by one in order, each against an optional box of objects
+//! already in the cluster plus the objects admitted before it (an object
+//! already there is an UPDATE). The Rust API ([`evaluate()`], [`report`]) is what
 //! the JS API wraps, and what the native parity test calls.
 #![deny(unsafe_code)]
 
@@ -33,6 +34,8 @@ export interface Finding { rule: string | null; text: string; }
 export type Outcome = "accepted" | "mutated" | "rejected";
 export interface ObjectReport {
   document: number;
+  /** "CREATE", or "UPDATE" when the cluster held the object already. */
+  operation: "CREATE" | "UPDATE";
   kind: string;
   apiVersion: string;
   name: string | null;
@@ -58,9 +61,10 @@ export interface Report {
 }
 "#;
 
-/// Judges every object of `manifest_yaml` as a CREATE under `settings_yaml`
-/// (empty: the defaults), looking namespaces, PodDisruptionBudgets and Nodes
-/// up in the manifest and in `cluster_yaml`. Never throws for bad input: the
+/// Judges the objects of `manifest_yaml` in `kubectl apply`'s order under
+/// `settings_yaml` (empty: the defaults), looking namespaces,
+/// PodDisruptionBudgets and Nodes up in `cluster_yaml` and the objects
+/// admitted before. Never throws for bad input: the
 /// report's `error` says what could not be read.
 #[wasm_bindgen(js_name = evaluate, unchecked_return_type = "Report")]
 pub fn evaluate_js(
@@ -98,11 +102,11 @@ mod tests {
     }
 
     #[test]
-    fn default_settings_block_is_the_readmes() {
-        let readme = include_str!("../../README.md");
+    fn default_settings_block_is_the_documented_one() {
+        let readme = include_str!("../../docs/settings.md");
         assert!(
             readme.contains(&format!("```yaml\n{DEFAULT_SETTINGS_YAML}```")),
-            "playground/src/default-settings.yaml differs from the README's settings block: copy it over"
+            "playground/src/default-settings.yaml differs from docs/settings.md's settings block: copy it over"
         );
     }
 }

@@ -2,7 +2,7 @@
 // playwright-core, loads the page from a local static server (and from
 // file://), picks each example, and checks the verdicts and patches shown.
 // It also compares the page's verdicts with the Kubewarden module's
-// (`policy-harness evaluate --json`) on the shared fixtures, and keeps
+// (`linkerd-ha-scan -o json`, both in kubectl apply's order) on the shared fixtures, and keeps
 // screenshots in web/tests/artifacts/.
 //
 // Run with web/tests/run.sh (installs chromium and playwright-core, builds
@@ -244,15 +244,15 @@ describe("verdict parity with the Kubewarden module", () => {
       ),
     );
 
-  /** `policy-harness evaluate --json` of each file, run side by side. */
+  /** `linkerd-ha-scan -o json` of each file (kubectl apply's order, as the page), run side by side. */
   let verdicts;
 
   before(async () => {
     assert.ok(existsSync(MODULE), `${MODULE} is missing: build it with make build`);
-    const harness = await harnessExecutable();
+    const scanner = await scannerExecutable();
     verdicts = await Promise.all(
       files.map(async (file) => {
-        const { stdout } = await run(harness, ["evaluate", "--json", "--module", MODULE, file]);
+        const { stdout } = await run(scanner, ["--module", MODULE, "-o", "json", "--fail-on", "never", file]);
         return JSON.parse(stdout);
       }),
     );
@@ -263,6 +263,7 @@ describe("verdict parity with the Kubewarden module", () => {
     test(`${relative(REPOSITORY, file)}: same verdicts, messages, warnings and patches`, async () => {
       const module = verdicts[index].results.map((result) => ({
         title: `${result.kind} ${result.namespace ?? ""}/${result.name ?? ""}`,
+        operation: result.operation,
         outcome: result.outcome,
         code: result.code,
         message: result.message,
@@ -274,6 +275,7 @@ describe("verdict parity with the Kubewarden module", () => {
       assert.equal(report.error, undefined);
       const playground = report.objects.map((object) => ({
         title: `${object.kind} ${object.namespace ?? ""}/${object.name ?? ""}`,
+        operation: object.operation,
         outcome: object.outcome,
         code: object.code,
         message: object.message,
@@ -288,15 +290,15 @@ describe("verdict parity with the Kubewarden module", () => {
 
 const run = (command, args) => promisify(execFile)(command, args, { cwd: REPOSITORY, maxBuffer: 64 << 20 });
 
-/** Builds the harness CLI (a no-op when fresh) and returns its path, as cargo reports it. */
-async function harnessExecutable() {
-  const { stdout } = await run("cargo", ["build", "--quiet", "--message-format=json", "-p", "policy-harness", "--bin", "policy-harness"]);
+/** Builds the scanner (a no-op when fresh) and returns its path, as cargo reports it. */
+async function scannerExecutable() {
+  const { stdout } = await run("cargo", ["build", "--quiet", "--message-format=json", "-p", "linkerd-ha-scan", "--bin", "linkerd-ha-scan"]);
   const artifact = stdout
     .split("\n")
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line))
     .find((message) => message.reason === "compiler-artifact" && message.executable);
-  assert.ok(artifact, "cargo reported no policy-harness executable");
+  assert.ok(artifact, "cargo reported no linkerd-ha-scan executable");
   return artifact.executable;
 }
 

@@ -1,0 +1,111 @@
+//! JUnit XML: one test suite per file, one test case per object. A case
+//! fails when its object fails the scan at the `--fail-on` level, so the CI
+//! view and the exit status agree; a policy failure is an error.
+
+use std::collections::HashSet;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::Context;
+use crate::scan::{Judgement, ObjectResult, Scan};
+
+pub fn render(scan: &Scan, context: &Context) -> String {
+    let mut report = Report::new("linkerd-ha-scan");
+    let mut files: Vec<&str> = Vec::new();
+    for result in &scan.results {
+        if !files.contains(&result.location.file.as_str()) {
+            files.push(&result.location.file);
+        }
+    }
+    for file in files {
+        let mut suite = TestSuite::new(file);
+        let mut names = HashSet::new();
+        for result in scan.results.iter().filter(|r| r.location.file == file) {
+            let mut name = result.title();
+            // GitLab keeps one case per (classname, name): an object applied
+            // twice in one file is told apart by its document.
+            if !names.insert(name.clone()) {
+                name = format!("{name} (document {})", result.location.document_number);
+                names.insert(name.clone());
+            }
+            suite.add_test_case(test_case(result, name, context));
+        }
+        report.add_test_suite(suite);
+    }
+    // Writing XML to memory fails only on invalid XML strings, which
+    // quick-junit escapes.
+    report.to_string().unwrap_or_default()
+}
+
+fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase {
+    let at = &result.location;
+    let place = format!(
+        "{}:{} (document {}, {})",
+        at.file, at.line, at.document_number, result.operation
+    );
+    let mut details = vec![place];
+    details.extend(
+        result
+            .violations
+            .iter()
+            .map(|v| format!("rejected: {}", v.line())),
+    );
+    details.extend(
+        result
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {}", w.line())),
+    );
+    if let Judgement::Mutated { patch, .. } = &result.judgement {
+        details.extend(
+            patch
+                .0
+                .iter()
+                .map(|op| format!("patch: {}", serde_json::to_string(op).unwrap_or_default())),
+        );
+    }
+    let details = details.join("\n");
+
+    let status = match &result.judgement {
+        Judgement::PolicyFailed(error) => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_message(format!("the policy failed: {error}"))
+                .set_type("policyFailure")
+                .set_description(details.clone());
+            status
+        }
+        judgement if context.fail_on.fails(result) => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let (kind, message) = match judgement {
+                Judgement::Rejected { message, .. } => ("rejected", first_line(message)),
+                Judgement::Mutated { .. } if result.warnings.is_empty() => {
+                    ("mutated", "the policy would change this object".to_owned())
+                }
+                _ => (
+                    "warned",
+                    result
+                        .warnings
+                        .first()
+                        .map(|w| w.line())
+                        .unwrap_or_default(),
+                ),
+            };
+            status
+                .set_message(message)
+                .set_type(kind)
+                .set_description(details.clone());
+            status
+        }
+        _ => TestCaseStatus::success(),
+    };
+    let mut case = TestCase::new(name, status);
+    case.set_classname(at.file.clone())
+        .set_time(result.elapsed)
+        .set_system_out(format!("{}\n{details}", result.judgement.outcome()));
+    case
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}

@@ -1,0 +1,222 @@
+//! SARIF 2.1.0, as GitHub code scanning ingests it: one result per
+//! violation (level `error`), per warning (`warning`) and per change the
+//! policy would make (`note`), each at the document it is about; one rule
+//! descriptor per rule the results name.
+
+use std::path::Path;
+
+use linkerd_ha_policy::rules::RuleId;
+use linkerd_ha_policy::settings::Action;
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, Region,
+    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
+    RunAutomationDetails, Sarif, Tool, ToolComponent,
+};
+
+use super::{mutated_rules, Context};
+use crate::rules::{summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI};
+use crate::scan::{Judgement, ObjectResult, Scan};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// One finding before it becomes a SARIF result.
+struct Entry<'a> {
+    rule: String,
+    level: ResultLevel,
+    text: String,
+    object: &'a ObjectResult,
+}
+
+pub fn render(scan: &Scan, context: &Context) -> String {
+    let entries: Vec<Entry> = scan.results.iter().flat_map(entries).collect();
+
+    // Every rule that is on, then any other id the results use.
+    let mut rule_ids: Vec<String> = super::enabled_rules(context.rules)
+        .map(|(rule, _)| rule.name().to_owned())
+        .collect();
+    for entry in &entries {
+        if !rule_ids.contains(&entry.rule) {
+            rule_ids.push(entry.rule.clone());
+        }
+    }
+    let rules: Vec<ReportingDescriptor> =
+        rule_ids.iter().map(|id| descriptor(id, context)).collect();
+    let results: Vec<SarifResult> = entries
+        .iter()
+        .map(|entry| {
+            let index = rule_ids
+                .iter()
+                .position(|id| *id == entry.rule)
+                .unwrap_or(0);
+            result(entry, index)
+        })
+        .collect();
+
+    let driver = ToolComponent::builder()
+        .name("linkerd-ha-scan".to_owned())
+        .version(context.version.to_owned())
+        .semantic_version(context.version.to_owned())
+        .information_uri(RULES_URI.to_owned())
+        .rules(rules)
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .automation_details(
+            RunAutomationDetails::builder()
+                .id("linkerd-ha-scan/".to_owned())
+                .build(),
+        )
+        .results(results)
+        .build();
+    let sarif = Sarif::builder()
+        .schema(SCHEMA.to_owned())
+        .version(serde_json::json!("2.1.0"))
+        .runs(vec![run])
+        .build();
+    // The SARIF types are plain data: serializing them cannot fail.
+    serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
+}
+
+/// The findings of one object.
+fn entries(object: &ObjectResult) -> Vec<Entry<'_>> {
+    let entry = |rule: Option<&str>, level: ResultLevel, text: String| Entry {
+        rule: rule.unwrap_or(GENERAL_RULE).to_owned(),
+        level,
+        text,
+        object,
+    };
+    let mut entries: Vec<Entry> = object
+        .violations
+        .iter()
+        .map(|v| entry(v.rule.as_deref(), ResultLevel::Error, v.text.clone()))
+        .chain(
+            object
+                .warnings
+                .iter()
+                .map(|w| entry(w.rule.as_deref(), ResultLevel::Warning, w.text.clone())),
+        )
+        .collect();
+    match &object.judgement {
+        Judgement::Mutated { patch, .. } => {
+            let changes: Vec<String> = patch
+                .0
+                .iter()
+                .map(|operation| serde_json::to_string(operation).unwrap_or_default())
+                .collect();
+            let text = format!(
+                "{}: the policy changes it at admission: {} (linkerd-ha-scan --fix writes the change)",
+                object.title(),
+                changes.join(", ")
+            );
+            let rules = mutated_rules(patch);
+            let rules = if rules.is_empty() {
+                vec![MUTATION_RULE]
+            } else {
+                rules
+            };
+            for rule in rules {
+                entries.push(entry(Some(rule), ResultLevel::Note, text.clone()));
+            }
+        }
+        Judgement::PolicyFailed(error) => entries.push(entry(
+            Some(FAILURE_RULE),
+            ResultLevel::Error,
+            format!("{}: the policy failed: {error}", object.title()),
+        )),
+        Judgement::Rejected { message, .. } if object.violations.is_empty() => {
+            entries.push(entry(None, ResultLevel::Error, message.clone()));
+        }
+        Judgement::Accepted | Judgement::Rejected { .. } => {}
+    }
+    entries
+}
+
+fn descriptor(id: &str, context: &Context) -> ReportingDescriptor {
+    let rule = RuleId::ALL.into_iter().find(|rule| rule.name() == id);
+    // A rule's level is its action's: what `enforce` (or an unfixable
+    // `mutate`) rejects is an error, `warn` a warning.
+    let level = match rule.map(|rule| context.rules.action(rule)) {
+        Some(Action::Warn) => "warning",
+        Some(Action::Mutate) if id != MUTATION_RULE => "error",
+        None if id == MUTATION_RULE => "note",
+        _ => "error",
+    };
+    let summary = summary_of(id);
+    let help = match rule {
+        Some(rule) => format!(
+            "{summary}. Set by settings.rules.{} ({}); each result's message says what is wrong and how to fix it.",
+            rule.name(),
+            context.rules.action(rule).name()
+        ),
+        None => format!("{summary}. Each result's message says what happened."),
+    };
+    ReportingDescriptor::builder()
+        .id(id.to_owned())
+        .name(id.to_owned())
+        .short_description(text(summary))
+        .full_description(text(&help))
+        .help(text(&help))
+        .help_uri(RULES_URI.to_owned())
+        .default_configuration(
+            ReportingConfiguration::builder()
+                .level(serde_json::json!(level))
+                .build(),
+        )
+        .build()
+}
+
+fn text(text: &str) -> MultiformatMessageString {
+    MultiformatMessageString::builder()
+        .text(text.to_owned())
+        .build()
+}
+
+fn result(entry: &Entry, rule_index: usize) -> SarifResult {
+    let at = &entry.object.location;
+    let region = Region::builder()
+        .start_line(i64::try_from(at.line).unwrap_or(i64::MAX))
+        .start_column(1)
+        .end_line(i64::try_from(at.line).unwrap_or(i64::MAX))
+        .end_column(i64::try_from(at.columns).unwrap_or(i64::MAX))
+        .build();
+    let location = Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri(&at.file)).build())
+                .region(region)
+                .build(),
+        )
+        .build();
+    SarifResult::builder()
+        .rule_id(entry.rule.clone())
+        .rule_index(i64::try_from(rule_index).unwrap_or(0))
+        .level(entry.level.clone())
+        .message(Message::builder().text(entry.text.clone()).build())
+        .locations(vec![location])
+        .build()
+}
+
+/// The file as a URI relative to the working folder, which is what code
+/// scanning resolves against the repository (`./a.yaml` is `a.yaml`).
+fn uri(file: &str) -> String {
+    if file == "<stdin>" {
+        return "stdin".to_owned();
+    }
+    let path = Path::new(file);
+    let relative = match std::env::current_dir() {
+        Ok(cwd) if path.is_absolute() => path.strip_prefix(&cwd).unwrap_or(path),
+        _ => path,
+    };
+    let text = relative.to_string_lossy().replace('\\', "/");
+    let text = text.trim_start_matches("./");
+    // RFC 3986 paths: escape what a path segment may not hold.
+    text.chars()
+        .map(|c| match c {
+            ' ' => "%20".to_owned(),
+            '#' => "%23".to_owned(),
+            '?' => "%3F".to_owned(),
+            '%' => "%25".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}

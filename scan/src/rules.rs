@@ -1,0 +1,47 @@
+//! What each of the policy's rules checks, in a sentence, for the formats
+//! that describe rules (SARIF's rule descriptors, JUnit's failure text).
+
+use linkerd_ha_policy::rules::RuleId;
+
+/// Where the rules are explained at length.
+pub const RULES_URI: &str = "https://linkerd.io/2/features/ha/";
+
+/// The id of findings a rejection or warning gives without naming a rule
+/// (a failed lookup, an object the policy cannot read).
+pub const GENERAL_RULE: &str = "policy";
+/// The id of an object the policy failed to judge.
+pub const FAILURE_RULE: &str = "policyFailure";
+/// The id of a change the policy would make that no rule's keys explain.
+pub const MUTATION_RULE: &str = "mutation";
+
+/// One sentence on what `rule` wants.
+pub fn summary(rule: RuleId) -> &'static str {
+    match rule {
+        RuleId::InjectionAnnotation => "linkerd.io/inject is enabled, ingress or disabled, where Linkerd reads it",
+        RuleId::SystemNamespaces => "system namespaces carry config.linkerd.io/admission-webhooks: disabled and never ask for injection",
+        RuleId::SafeToEvict => "meshed workloads carry the cluster autoscaler's safe-to-evict annotation",
+        RuleId::ProxyPresent => "a pod Linkerd's injector would mesh has its linkerd-proxy",
+        RuleId::ProxyResources => "the Linkerd proxy gets CPU and memory requests",
+        RuleId::ControlPlaneReplicas => "critical control-plane components run HA replicas",
+        RuleId::ControlPlaneAntiAffinity => "critical control-plane components spread across nodes and zones, and can roll out",
+        RuleId::ControlPlaneResources => "critical control-plane containers request CPU and memory",
+        RuleId::DisruptionBudgets => "control-plane disruption budgets allow one disruption, not none and not all",
+        RuleId::InjectorWebhook => "the proxy injector's webhook fails as configured and skips disabled namespaces and the control plane",
+        RuleId::PrometheusRetention => "Prometheus retention is bounded",
+        RuleId::NodeCapacity => "no more control-plane replicas with required anti-affinity than schedulable nodes",
+    }
+}
+
+/// The summary of the rule named `id` (a rule or one of the ids above).
+pub fn summary_of(id: &str) -> &'static str {
+    match RuleId::ALL.into_iter().find(|rule| rule.name() == id) {
+        Some(rule) => summary(rule),
+        None => match id {
+            FAILURE_RULE => {
+                "the policy judged the object (it did not trap, time out or answer garbage)"
+            }
+            MUTATION_RULE => "the policy leaves the object as written",
+            _ => "the policy can read the object and the cluster state it needs",
+        },
+    }
+}

@@ -1,0 +1,287 @@
+//! Judging a stream of manifests the way `kubectl apply -f` has the API
+//! server send it: object by object, in order, each against the cluster as
+//! it is then (the `--cluster` dump, plus what was admitted before it); an
+//! object the cluster already holds is an UPDATE with the stored one as
+//! `oldObject`. What is admitted is stored as the policy left it (mutated,
+//! if it was); what is rejected never reaches the cluster.
+
+use std::time::{Duration, Instant};
+
+use cluster_sim::findings::{split_message, Finding};
+use cluster_sim::{apply_request, str_at, ApplyRequest};
+use policy_harness::PolicyModule;
+use serde_json::Value;
+
+use crate::input::{as_applied, Content, Manifest};
+
+/// What the policy made of one object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    Accepted,
+    /// Accepted with changes: the object as the policy returned it, and
+    /// the RFC 6902 patch to it, as policy-server computes it.
+    Mutated {
+        object: Value,
+        patch: json_patch::Patch,
+    },
+    Rejected {
+        code: Option<u16>,
+        message: String,
+    },
+    /// The policy could not judge the object (it trapped, timed out or
+    /// answered something that is not a verdict).
+    PolicyFailed(String),
+}
+
+impl Judgement {
+    /// The lowercase word reports use.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Mutated { .. } => "mutated",
+            Self::Rejected { .. } => "rejected",
+            Self::PolicyFailed(_) => "failed",
+        }
+    }
+}
+
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The source as reports name it (`<stdin>` for standard input).
+    pub file: String,
+    /// Index of the manifest in the scan's list, of the document in it,
+    /// and of the item in a `kind: List` document.
+    pub manifest: usize,
+    pub document: usize,
+    pub item: Option<usize>,
+    /// 1-based document number in the file, and the line it starts on.
+    pub document_number: usize,
+    pub line: usize,
+    /// One past the last column of that line.
+    pub columns: usize,
+}
+
+/// One object and its verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectResult {
+    pub location: Location,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// `CREATE` or `UPDATE`.
+    pub operation: &'static str,
+    pub judgement: Judgement,
+    /// The rejection, one finding per violation.
+    pub violations: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    /// How long the policy took (JUnit's `time`).
+    pub elapsed: Duration,
+}
+
+impl ObjectResult {
+    /// `Kind namespace/name`, or `Kind name` for cluster-scoped objects.
+    pub fn title(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("(unnamed)");
+        match &self.namespace {
+            Some(namespace) => format!("{} {namespace}/{name}", self.kind),
+            None => format!("{} {name}", self.kind),
+        }
+    }
+}
+
+/// A document that was not judged, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub file: String,
+    pub document: usize,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: document {} (line {}) skipped: it {}",
+            self.file, self.document, self.line, self.reason
+        )
+    }
+}
+
+/// Everything a scan found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    pub results: Vec<ObjectResult>,
+    pub notes: Vec<Note>,
+}
+
+/// Judges every object of `manifests`, in order, under `settings`, against
+/// the cluster `policy` holds, which grows as objects are admitted.
+/// Namespaced objects that name no namespace are in `default_namespace`.
+pub fn scan(
+    policy: &mut PolicyModule,
+    manifests: &[Manifest],
+    settings: &Value,
+    default_namespace: &str,
+) -> Scan {
+    let mut scan = Scan::default();
+    for (manifest_index, manifest) in manifests.iter().enumerate() {
+        let file = manifest.source.display_name().to_owned();
+        for (document_index, document) in manifest.documents.iter().enumerate() {
+            let objects: Vec<(Option<usize>, &Value)> = match &document.content {
+                Content::Empty => Vec::new(),
+                Content::Object(object) => vec![(None, object)],
+                Content::List { items, .. } => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| (Some(i), o))
+                    .collect(),
+                Content::Skipped(reason) => {
+                    scan.notes.push(Note {
+                        file: file.clone(),
+                        document: document.index,
+                        line: document.line,
+                        reason: reason.clone(),
+                    });
+                    Vec::new()
+                }
+            };
+            for (item, object) in objects {
+                let location = Location {
+                    file: file.clone(),
+                    manifest: manifest_index,
+                    document: document_index,
+                    item,
+                    document_number: document.index,
+                    line: document.line,
+                    columns: document.columns,
+                };
+                let applied = as_applied(object, default_namespace);
+                scan.results
+                    .push(judge(policy, location, &applied, settings));
+            }
+        }
+    }
+    scan
+}
+
+/// Sends one object as `kubectl apply` would, and stores it if admitted.
+fn judge(
+    policy: &mut PolicyModule,
+    location: Location,
+    object: &Value,
+    settings: &Value,
+) -> ObjectResult {
+    let ApplyRequest {
+        operation, request, ..
+    } = apply_request(policy.cluster(), object);
+    let started = Instant::now();
+    let answer = policy.validate(&request, settings);
+    let elapsed = started.elapsed();
+    let (judgement, warnings) = match answer {
+        Ok(verdict) => {
+            let warnings = verdict
+                .warnings()
+                .iter()
+                .map(|w| Finding::parse(w))
+                .collect();
+            let judgement = match (verdict.accepted, verdict.mutated_object) {
+                (false, _) => Judgement::Rejected {
+                    code: verdict.code,
+                    message: verdict.message.unwrap_or_default(),
+                },
+                (true, Some(mutated)) => Judgement::Mutated {
+                    patch: json_patch::diff(object, &mutated),
+                    object: mutated,
+                },
+                (true, None) => Judgement::Accepted,
+            };
+            (judgement, warnings)
+        }
+        Err(error) => (Judgement::PolicyFailed(error.to_string()), Vec::new()),
+    };
+    match &judgement {
+        Judgement::Accepted => {
+            policy.cluster_mut().insert(object.clone());
+        }
+        Judgement::Mutated {
+            object: mutated, ..
+        } => {
+            policy.cluster_mut().insert(mutated.clone());
+        }
+        // Refused by the API server: never stored. A policy that fails
+        // under `failurePolicy: Fail` refuses the write too.
+        Judgement::Rejected { .. } | Judgement::PolicyFailed(_) => {}
+    }
+    let violations = match &judgement {
+        Judgement::Rejected { message, .. } => split_message(message),
+        _ => Vec::new(),
+    };
+    ObjectResult {
+        location,
+        api_version: str_at(object, &["apiVersion"])
+            .unwrap_or_default()
+            .to_owned(),
+        kind: str_at(object, &["kind"]).unwrap_or_default().to_owned(),
+        namespace: str_at(object, &["metadata", "namespace"]).map(str::to_owned),
+        name: str_at(object, &["metadata", "name"]).map(str::to_owned),
+        operation,
+        judgement,
+        violations,
+        warnings,
+        elapsed,
+    }
+}
+
+/// How many objects ended which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub accepted: usize,
+    pub mutated: usize,
+    pub rejected: usize,
+    /// Objects the policy could not judge.
+    pub failed: usize,
+    /// Objects accepted or mutated with at least one warning.
+    pub warned: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[ObjectResult]) -> Self {
+        results.iter().fold(Self::default(), |mut summary, result| {
+            summary.total += 1;
+            match result.judgement {
+                Judgement::Accepted => summary.accepted += 1,
+                Judgement::Mutated { .. } => summary.mutated += 1,
+                Judgement::Rejected { .. } => summary.rejected += 1,
+                Judgement::PolicyFailed(_) => summary.failed += 1,
+            }
+            if !result.warnings.is_empty() {
+                summary.warned += 1;
+            }
+            summary
+        })
+    }
+}
+
+impl std::fmt::Display for Summary {
+    /// `12 objects: 9 accepted, 2 mutated, 1 rejected (3 with warnings)`,
+    /// with `, N failed` when the policy failed on any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let noun = if self.total == 1 { "object" } else { "objects" };
+        write!(
+            f,
+            "{} {noun}: {} accepted, {} mutated, {} rejected",
+            self.total, self.accepted, self.mutated, self.rejected
+        )?;
+        if self.failed > 0 {
+            write!(f, ", {} failed", self.failed)?;
+        }
+        if self.warned > 0 {
+            write!(f, " ({} with warnings)", self.warned)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,583 @@
+//! `linkerd-ha-scan` as CI runs it: the built binary on the built policy
+//! module, over Linkerd's own manifests and the examples; exit codes,
+//! `kubectl apply`'s order, upgrades, `--fix`, bad input, and every output
+//! format checked by an independent validator (tests/validators/).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rstest::rstest;
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> String {
+    workspace()
+        .join("../shared/fixtures/linkerd")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn example(name: &str) -> String {
+    workspace()
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The module every test runs: `$POLICY_WASM`, or where `make build` puts it.
+fn module() -> String {
+    let path = std::env::var_os("POLICY_WASM").map_or_else(
+        || workspace().join("target/wasm32-wasip1/release/linkerd_ha_policy.wasm"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make build` (or set POLICY_WASM)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the scanner with `args` (after `--module`), `stdin` on its input.
+fn scan_with(args: &[&str], stdin: Option<&str>, module: Option<&str>) -> Run {
+    let module = module.map_or_else(self::module, str::to_owned);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_linkerd-ha-scan"))
+        .arg("--module")
+        .arg(&module)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the scanner starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("stdin written");
+    }
+    drop(input);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("the scanner ends");
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "the scanner panicked: {}",
+        run.stderr
+    );
+    run
+}
+
+fn scan(args: &[&str]) -> Run {
+    scan_with(args, None, None)
+}
+
+/// `(kind/name, operation, outcome)` of each result.
+fn verdicts(run: &Run) -> Vec<(String, String, String)> {
+    run.json()["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| {
+            (
+                format!(
+                    "{}/{}",
+                    result["kind"].as_str().unwrap_or_default(),
+                    result["name"].as_str().unwrap_or_default()
+                ),
+                result["operation"].as_str().unwrap_or_default().to_owned(),
+                result["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn outcome_of<'a>(verdicts: &'a [(String, String, String)], object: &str) -> (&'a str, &'a str) {
+    verdicts
+        .iter()
+        .find(|(name, _, _)| name == object)
+        .map(|(_, operation, outcome)| (operation.as_str(), outcome.as_str()))
+        .unwrap_or_else(|| panic!("{object} not in {verdicts:?}"))
+}
+
+#[test]
+fn linkerd_install_ha_is_admitted_in_stream_order() {
+    let run = scan(&["-o", "json", &fixture("install_ha_output.golden")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let verdicts = verdicts(&run);
+    assert_eq!(verdicts.len(), 42);
+    assert!(verdicts
+        .iter()
+        .all(|(_, operation, outcome)| operation == "CREATE" && outcome != "rejected"));
+    assert_eq!(
+        outcome_of(&verdicts, "Deployment/linkerd-destination"),
+        ("CREATE", "accepted")
+    );
+}
+
+#[test]
+fn linkerd_default_install_is_rejected_for_its_single_replicas() {
+    let run = scan(&["-o", "json", &fixture("install_default.golden")]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let results = run.json()["results"].clone();
+    let destination = results
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["name"] == "linkerd-destination" && r["kind"] == "Deployment")
+        })
+        .cloned()
+        .expect("linkerd-destination");
+    assert_eq!(destination["outcome"], "rejected");
+    let rules: Vec<&str> = destination["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"controlPlaneReplicas"), "{rules:?}");
+}
+
+/// `linkerd upgrade --ha | linkerd-ha-scan --cluster current.yaml -`: every
+/// object exists, so each is an UPDATE of the default install's.
+#[test]
+fn linkerd_upgrade_ha_over_the_default_install_is_admitted_as_updates() {
+    let ha = std::fs::read_to_string(fixture("install_ha_output.golden")).expect("fixture");
+    let run = scan_with(
+        &[
+            "-o",
+            "json",
+            "--cluster",
+            &fixture("install_default.golden"),
+            "-",
+        ],
+        Some(&ha),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let verdicts = verdicts(&run);
+    for deployment in [
+        "linkerd-destination",
+        "linkerd-identity",
+        "linkerd-proxy-injector",
+    ] {
+        assert_eq!(
+            outcome_of(&verdicts, &format!("Deployment/{deployment}")).0,
+            "UPDATE"
+        );
+    }
+    assert_eq!(run.json()["results"][0]["file"], "<stdin>");
+}
+
+/// The Deployment asks for injection through its namespace: judged before
+/// the namespace exists, the policy cannot read it and only warns; after,
+/// it adds the safe-to-evict annotation.
+#[test]
+fn each_object_is_judged_against_what_came_before_it() {
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n    linkerd.io/inject: enabled\n";
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: web:1\n";
+    let in_order = scan_with(
+        &["-o", "json", "-"],
+        Some(&format!("{namespace}---\n{deployment}")),
+        None,
+    );
+    assert_eq!(
+        outcome_of(&verdicts(&in_order), "Deployment/web"),
+        ("CREATE", "mutated")
+    );
+    let backwards = scan_with(
+        &["-o", "json", "-"],
+        Some(&format!("{deployment}---\n{namespace}")),
+        None,
+    );
+    assert_eq!(
+        outcome_of(&verdicts(&backwards), "Deployment/web"),
+        ("CREATE", "accepted")
+    );
+    let warning = backwards.json()["results"][0]["warnings"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        warning.contains("could not read namespace \"shop\""),
+        "{warning}"
+    );
+    // Applied twice, the second is an UPDATE of what the first stored.
+    let twice = scan_with(
+        &["-o", "json", "-"],
+        Some(&format!("{namespace}---\n{deployment}---\n{deployment}")),
+        None,
+    );
+    let operations: Vec<String> = verdicts(&twice).into_iter().map(|(_, op, _)| op).collect();
+    assert_eq!(operations, ["CREATE", "CREATE", "UPDATE"]);
+}
+
+#[rstest]
+#[case::compliant_by_default("meshed-app.yaml", [0, 0, 0, 1])]
+#[case::rejected("non-compliant.yaml", [0, 1, 1, 1])]
+fn fail_on_moves_the_line(#[case] file: &str, #[case] codes: [i32; 4]) {
+    let got = ["never", "reject", "warn", "mutate"]
+        .map(|level| scan(&["--fail-on", level, &example(file)]).code);
+    assert_eq!(got, codes);
+}
+
+#[test]
+fn text_is_the_default_and_says_where_each_object_is() {
+    let file = example("non-compliant.yaml");
+    let run = scan(&[&file]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains(&format!(
+            "{file}:10: Deployment payments/checkout (CREATE): REJECTED (code 400)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  rejected: [injectionAnnotation] "),
+        "{}",
+        run.stdout
+    );
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("4 objects: "), "{last}");
+}
+
+fn validate(format: &str, text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("out.{format}"));
+    std::fs::write(&file, text).expect("written");
+    Command::new("python3")
+        .arg(workspace().join("scan/tests/validators/validate.py"))
+        .arg(format)
+        .arg(&file)
+        .output()
+        .expect("python3 runs the validator (scan/tests/validators/setup.sh installs it)")
+}
+
+/// Each format on manifests that give every kind of result, accepted by an
+/// independent validator, and refused once a byte is wrong.
+#[rstest]
+#[case::sarif("sarif", "sarif", "\"version\": \"2.1.0\"", "\"version\": \"2.1.1\"")]
+#[case::junit("junit", "junit", "</testsuites>", "</testsuite>")]
+#[case::policy_report("policy-report", "policy-report", "result: fail", "result: failed")]
+fn formats_pass_their_validators(
+    #[case] output: &str,
+    #[case] validator: &str,
+    #[case] original: &str,
+    #[case] broken: &str,
+) {
+    let run = scan(&[
+        "-o",
+        output,
+        &example("non-compliant.yaml"),
+        &example("meshed-app.yaml"),
+        &example("kube-system.yaml"),
+        &fixture("install_default.golden"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let accepted = validate(validator, &run.stdout);
+    assert!(
+        accepted.status.success(),
+        "{validator} refused our output: {}{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(run.stdout.contains(original), "{}", run.stdout);
+    let refused = validate(validator, &run.stdout.replacen(original, broken, 1));
+    assert!(
+        !refused.status.success(),
+        "{validator} accepted a broken file"
+    );
+}
+
+#[test]
+fn sarif_has_a_result_per_violation_with_its_rule_and_place() {
+    let file = example("non-compliant.yaml");
+    let run = scan(&["-o", "sarif", &file]);
+    let sarif: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let checkout = results
+        .iter()
+        .find(|r| r["ruleId"] == "injectionAnnotation" && r["level"] == "error")
+        .expect("the checkout Deployment's violation");
+    assert_eq!(
+        checkout["locations"][0]["physicalLocation"]["region"]["startLine"],
+        10
+    );
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    let index = checkout["ruleIndex"].as_u64().expect("index") as usize;
+    assert_eq!(rules[index]["id"], "injectionAnnotation");
+}
+
+#[test]
+fn junit_has_a_case_per_object_failing_as_the_exit_status_does() {
+    let run = scan(&[
+        "-o",
+        "junit",
+        "--fail-on",
+        "mutate",
+        &example("meshed-app.yaml"),
+    ]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout.matches("<testcase ").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches("<failure ").count(), 1, "{}", run.stdout);
+    let relaxed = scan(&["-o", "junit", &example("meshed-app.yaml")]);
+    assert_eq!(relaxed.stdout.matches("<failure ").count(), 0);
+}
+
+#[test]
+fn fix_writes_the_mutations_and_leaves_the_rest_byte_for_byte() {
+    let file = example("meshed-app.yaml");
+    let original = std::fs::read_to_string(&file).expect("example");
+    let fixed = scan(&["--fix", &file]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    assert_ne!(fixed.stdout, original);
+    assert!(fixed
+        .stdout
+        .contains("cluster-autoscaler.kubernetes.io/safe-to-evict: 'true'"));
+    // The Namespace and the Service are as written, byte for byte.
+    let documents: Vec<&str> = original.split("\n---\n").collect();
+    for untouched in [documents[0], documents[2]] {
+        assert!(fixed.stdout.contains(untouched), "{untouched}");
+    }
+    // Fixed, nothing is left to change: a second --fix is the identity,
+    // and the strictest scan passes.
+    let again = scan_with(&["--fix", "-"], Some(&fixed.stdout), None);
+    assert_eq!(again.stdout, fixed.stdout);
+    let strict = scan_with(&["--fail-on", "mutate", "-"], Some(&fixed.stdout), None);
+    assert_eq!(strict.code, 0, "{}", strict.stdout);
+}
+
+#[test]
+fn fix_keeps_comments_lists_and_untouched_files() {
+    let helm = "# Source: app/templates/all.yaml\n---\n# Source: app/templates/ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c, namespace: default}\n";
+    let fixed = scan_with(&["--fix", "-"], Some(helm), None);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    assert!(
+        fixed.stdout.starts_with("# Source: app/templates/all.yaml\n---\n# Source: app/templates/ns.yaml\napiVersion: v1\n"),
+        "{}",
+        fixed.stdout
+    );
+    assert!(fixed
+        .stdout
+        .contains("config.linkerd.io/admission-webhooks: disabled"));
+    assert!(fixed.stdout.ends_with("---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c, namespace: default}\n"));
+    let again = scan_with(&["--fix", "-"], Some(&fixed.stdout), None);
+    assert_eq!(again.stdout, fixed.stdout);
+}
+
+#[test]
+fn folders_are_read_recursively_in_path_order_and_non_objects_skipped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("b/nested")).expect("dirs");
+    std::fs::write(
+        root.join("a.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: first}\n",
+    )
+    .expect("a");
+    std::fs::write(
+        root.join("b/nested/c.json"),
+        r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "second"}}]}"#,
+    )
+    .expect("c");
+    std::fs::write(root.join("b/values.yml"), "replicas: 3\n").expect("values");
+    std::fs::write(root.join("b/notes.txt"), "not a manifest").expect("notes");
+    let run = scan(&["-o", "json", &root.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names: Vec<String> = verdicts(&run)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    assert_eq!(names, ["Namespace/first", "Namespace/second"]);
+    assert!(
+        run.stderr.contains("values.yml: document 1 (line 1) skipped: it is not a Kubernetes object: no `apiVersion` or `kind`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A WAT guest speaking waPC that answers like the policy until asked to
+/// judge an object, and then traps.
+fn trapping_module(dir: &Path) -> String {
+    let wat = r#"(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "\"v1\"")
+  (data (i32.const 1100) "{\"valid\":true}")
+  (data (i32.const 1200) "{\"valid\":false,\"message\":\"unknown field\"}")
+  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+    (call $guest_request (i32.const 0) (i32.const 4096))
+    ;; validate: 8 bytes of operation name
+    (if (i32.eq (local.get $op_len) (i32.const 8)) (then unreachable))
+    ;; protocol_version: no payload
+    (if (i32.eqz (local.get $msg_len))
+      (then (call $guest_response (i32.const 1024) (i32.const 4)) (return (i32.const 1))))
+    ;; validate_settings: `{}` is valid, anything longer (the probe) is not
+    (if (i32.eq (local.get $msg_len) (i32.const 2))
+      (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
+    (call $guest_response (i32.const 1200) (i32.const 41))
+    (i32.const 1)))"#;
+    let path = dir.join("trapping.wasm");
+    std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
+    path.display().to_string()
+}
+
+#[test]
+fn a_policy_that_fails_exits_3() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module = trapping_module(dir.path());
+    let run = scan_with(
+        &["-o", "json", &example("kube-system.yaml")],
+        None,
+        Some(&module),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.json()["results"][0]["outcome"], "failed");
+}
+
+#[rstest]
+#[case::missing_file(&["/nonexistent/manifest.yaml"], "/nonexistent/manifest.yaml: No such file")]
+#[case::not_yaml(&["BAD_YAML"], "document 2 (line 4) is not valid YAML")]
+#[case::not_a_dump(&["--cluster", "VALUES", "EXAMPLE"], "not a cluster dump: document 1 (line 1) is not a Kubernetes object")]
+#[case::empty_dump(&["--cluster", "EMPTY", "EXAMPLE"], "not a cluster dump: no objects")]
+#[case::refused_settings(&["--settings", "BAD_SETTINGS", "EXAMPLE"], "the policy refuses the settings in")]
+#[case::settings_not_yaml(&["--settings", "BAD_YAML", "EXAMPLE"], "not a YAML document")]
+#[case::not_a_module(&["--module", "VALUES", "EXAMPLE"], "not the linkerd-ha-policy module")]
+#[case::unknown_flag(&["--bogus", "EXAMPLE"], "unexpected argument '--bogus'")]
+fn bad_input_is_one_clear_line_and_exit_2(#[case] args: &[&str], #[case] expected: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        path.display().to_string()
+    };
+    let bad_yaml = write(
+        "bad.yaml",
+        "apiVersion: v1\nkind: Namespace\n---\nkey: [unclosed\n",
+    );
+    let values = write("values.yaml", "replicas: 3\n");
+    let empty = write("empty.yaml", "# nothing\n");
+    let bad_settings = write("settings.yaml", "controlPlane: {replicas: 0}\n");
+    let example = example("kube-system.yaml");
+    let args: Vec<&str> = args
+        .iter()
+        .map(|arg| match *arg {
+            "BAD_YAML" => bad_yaml.as_str(),
+            "VALUES" => values.as_str(),
+            "EMPTY" => empty.as_str(),
+            "BAD_SETTINGS" => bad_settings.as_str(),
+            "EXAMPLE" => example.as_str(),
+            other => other,
+        })
+        .collect();
+    let run = scan(&args);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    if !args.contains(&"--bogus") {
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+/// Root reads any folder: the unreadable folder is made unreadable to an
+/// unprivileged user, who runs the scanner.
+#[test]
+fn an_unreadable_folder_is_exit_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).expect("dir");
+    std::fs::write(
+        locked.join("a.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+    )
+    .expect("file");
+    let set_mode = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    set_mode(dir.path(), 0o755);
+    set_mode(&locked, 0o000);
+    let as_root = unsafe_is_root();
+    let mut command = if as_root {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        command.arg(env!("CARGO_BIN_EXE_linkerd-ha-scan"));
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_linkerd-ha-scan"))
+    };
+    let module_copy = dir.path().join("policy.wasm");
+    std::fs::copy(module(), &module_copy).expect("module copied");
+    set_mode(&module_copy, 0o644);
+    let output = command
+        .arg("--module")
+        .arg(&module_copy)
+        .arg(&locked)
+        .output()
+        .expect("runs");
+    set_mode(&locked, 0o755);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read the folder"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn help_explains_the_flags_and_exit_codes() {
+    let output = Command::new(env!("CARGO_BIN_EXE_linkerd-ha-scan"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "--cluster",
+        "--fail-on",
+        "--fix",
+        "policy-report",
+        "Exit status:",
+        "3  the policy failed",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+}
