@@ -439,3 +439,47 @@ fn keygen_writes_an_encrypted_pair_once() {
     assert!(!ok && stderr.contains("COSIGN_PASSWORD"), "{stderr}");
     assert!(files_in(empty.path()).is_empty());
 }
+
+/// `push --sign-key` (what `make publish COSIGN_KEY=…` runs) signs the
+/// digest it pushed, SBOM included; a wrong password stops it before
+/// anything is pushed.
+#[test]
+fn push_with_a_key_signs_what_it_pushed() {
+    let world = World::new();
+    let key = KeyPair::generate();
+    let module = world.dir.path().join("module.wasm");
+    std::fs::write(&module, annotated_module()).expect("write the module");
+    let push = |password: &str| {
+        run_bounded(
+            release_binary()
+                .arg("push")
+                .args(["--registry", &world.registry.address, "--insecure"])
+                .args(["--tag", "v1"])
+                .arg("--module")
+                .arg(&module)
+                .arg("--sign-key")
+                .arg(key.private())
+                .env("COSIGN_PASSWORD", password),
+            LIMIT,
+        )
+    };
+    let (ok, stdout, stderr) = push("not the password");
+    assert!(
+        !ok && stderr.contains("wrong password"),
+        "{}",
+        output(&stdout, &stderr)
+    );
+    let (ok, stdout, stderr) = world.verify(&key.public(), &[], &world.reference("v1"));
+    assert!(
+        !ok && stderr.contains("has no manifest under it"),
+        "pushed despite the wrong password:\n{}",
+        output(&stdout, &stderr)
+    );
+
+    let (ok, stdout, stderr) = push(PASSWORD);
+    assert!(ok, "{}", output(&stdout, &stderr));
+    let (ok, out) = kwctl(&world, "verify", &key.public(), &[], &world.reference("v1"));
+    assert!(ok, "kwctl refused what push --sign-key signed:\n{out}");
+    let (ok, stdout, stderr) = world.verify(&key.public(), &[], &world.reference("v1"));
+    assert!(ok, "{}", output(&stdout, &stderr));
+}
