@@ -3,13 +3,11 @@
 //! policy would make (`note`), each at the document it is about; one rule
 //! descriptor per rule the results name.
 
-use std::path::Path;
-
 use linkerd_ha_policy::rules::RuleId;
 use linkerd_ha_policy::settings::Action;
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, Region,
-    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
+    ArtifactLocation, Invocation, Location, Message, MultiformatMessageString, PhysicalLocation,
+    Region, ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
     RunAutomationDetails, Sarif, Tool, ToolComponent,
 };
 
@@ -59,8 +57,16 @@ pub fn render(scan: &Scan, context: &Context) -> String {
         .information_uri(RULES_URI.to_owned())
         .rules(rules)
         .build();
+    // Relative URIs are relative to the working folder; saying which lets
+    // code scanning place absolute ones (files outside it) too.
+    let mut invocation = Invocation::builder().execution_successful(true).build();
+    if let Ok(cwd) = std::env::current_dir() {
+        let folder = format!("file://{}/", escape(&cwd.to_string_lossy()));
+        invocation.working_directory = Some(ArtifactLocation::builder().uri(folder).build());
+    }
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
+        .invocations(vec![invocation])
         .automation_details(
             RunAutomationDetails::builder()
                 .id("linkerd-ha-scan/".to_owned())
@@ -197,20 +203,28 @@ fn result(entry: &Entry, rule_index: usize) -> SarifResult {
 }
 
 /// The file as a URI relative to the working folder, which is what code
-/// scanning resolves against the repository (`./a.yaml` is `a.yaml`).
+/// scanning resolves against the repository (`./a.yaml` and
+/// `/repo/a/../a.yaml`, run from `/repo`, are `a.yaml`).
 fn uri(file: &str) -> String {
     if file == "<stdin>" {
         return "stdin".to_owned();
     }
-    let path = Path::new(file);
-    let relative = match std::env::current_dir() {
-        Ok(cwd) if path.is_absolute() => path.strip_prefix(&cwd).unwrap_or(path),
-        _ => path,
+    let resolved = std::fs::canonicalize(file).ok();
+    let relative = match (&resolved, std::env::current_dir()) {
+        (Some(resolved), Ok(cwd)) => resolved.strip_prefix(&cwd).ok(),
+        _ => None,
     };
-    let text = relative.to_string_lossy().replace('\\', "/");
-    let text = text.trim_start_matches("./");
-    // RFC 3986 paths: escape what a path segment may not hold.
-    text.chars()
+    match (relative, &resolved) {
+        (Some(relative), _) => escape(&relative.to_string_lossy()),
+        // Outside the working folder: an absolute file URI.
+        (None, Some(resolved)) => format!("file://{}", escape(&resolved.to_string_lossy())),
+        (None, None) => escape(file.trim_start_matches("./")),
+    }
+}
+
+/// RFC 3986 paths: escapes what a path segment may not hold.
+fn escape(path: &str) -> String {
+    path.chars()
         .map(|c| match c {
             ' ' => "%20".to_owned(),
             '#' => "%23".to_owned(),
