@@ -1,11 +1,11 @@
-//! `kwctl annotate -m metadata.yml -u README.md`, done by this crate: the
+//! `kwctl annotate -m metadata.yml -u USAGE`, done by this crate: the
 //! built module with the release metadata embedded in its custom section.
 
 use std::path::Path;
 
 use crate::error::{ReleaseError, Result};
 use crate::metadata::{Metadata, ANNOTATION_VERSION};
-use crate::project::{read_module, read_to_string, write_file, Project};
+use crate::project::{read_module, write_file, Project};
 use crate::wasm::{custom_sections, replace_custom_section, METADATA_SECTION};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +16,9 @@ pub struct Annotated {
 }
 
 /// The metadata this project's release embeds: metadata.yml, the crate
-/// version and the README.
+/// version and the usage (the README and its reference, [`Project::usage`]).
 pub fn release_metadata(project: &Project) -> Result<Metadata> {
-    let usage = read_to_string(&project.readme_path())?;
+    let usage = project.usage()?;
     Metadata::load(&project.metadata_path())?.for_release(&project.version, &usage)
 }
 

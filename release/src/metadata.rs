@@ -193,7 +193,7 @@ impl Metadata {
     }
 
     /// What `annotate` embeds: metadata.yml plus the crate version and the
-    /// README as usage. A version written in metadata.yml must agree with
+    /// usage text. A version written in metadata.yml must agree with
     /// Cargo.toml, so a bump cannot leave either one behind.
     pub fn for_release(mut self, version: &str, usage: &str) -> Result<Self> {
         if let Some(declared) = self.annotation(ANNOTATION_VERSION) {

@@ -40,6 +40,9 @@ struct CargoPackage {
     version: String,
 }
 
+/// The reference documents the usage carries after the README.
+pub const USAGE_DOCUMENTS: [&str; 3] = ["docs/rules.md", "docs/lifecycle.md", "docs/settings.md"];
+
 impl Project {
     /// The workspace this crate was built in: the default for the CLI, so
     /// it works from any directory.
@@ -69,6 +72,19 @@ impl Project {
 
     pub fn readme_path(&self) -> PathBuf {
         self.root.join("README.md")
+    }
+
+    /// What `kwctl inspect` and Artifact Hub show as the policy's usage:
+    /// the README, then the reference it links to that a user of the
+    /// policy needs (the rules, the lifecycle table, the settings), so the
+    /// usage stays complete while the README stays one screen.
+    pub fn usage(&self) -> Result<String> {
+        let mut usage = read_to_string(&self.readme_path())?;
+        for document in USAGE_DOCUMENTS {
+            usage.push('\n');
+            usage.push_str(&read_to_string(&self.root.join(document))?);
+        }
+        Ok(usage)
     }
 
     pub fn policy_yaml_path(&self) -> PathBuf {

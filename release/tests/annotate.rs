@@ -71,8 +71,16 @@ fn section_holds_metadata_yml_with_version_and_usage() {
         annotations["io.kubewarden.policy.version"],
         project.version.as_str()
     );
-    let readme = std::fs::read_to_string(project.readme_path()).expect("README.md");
-    assert_eq!(annotations["io.kubewarden.policy.usage"], readme.as_str());
+    let usage = project.usage().expect("README.md and the usage documents");
+    assert_eq!(annotations["io.kubewarden.policy.usage"], usage.as_str());
+    for section in [
+        "# linkerd-ha-policy",
+        "# The rules",
+        "# Settings",
+        "controlPlane:",
+    ] {
+        assert!(usage.contains(section), "the usage lacks {section}");
+    }
     let yml_keys = yml["annotations"].as_object().map(|a| a.len()).unwrap_or(0);
     let added = usize::from(
         yml["annotations"]

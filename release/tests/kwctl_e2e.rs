@@ -298,13 +298,15 @@ fn kwctl_inspect_shows_the_metadata() {
 fn kwctl_annotate_agrees_with_policy_release() {
     let project = project();
     let out = scratch().join("kwctl-annotated.wasm");
+    let usage = scratch().join("usage.md");
+    std::fs::write(&usage, project.usage().expect("the usage")).expect("usage written");
     let (ok, stdout, stderr) = run_bounded(
         kwctl()
             .arg("annotate")
             .arg("--metadata-path")
             .arg(project.metadata_path())
             .arg("--usage-path")
-            .arg(project.readme_path())
+            .arg(&usage)
             .arg("--output-path")
             .arg(&out)
             .arg(module_path()),
