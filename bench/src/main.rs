@@ -204,11 +204,12 @@ fn run() -> Result<(), BenchError> {
             || policy.call_fresh("validate", &case.payload).map(drop),
             || floor.call_fresh("validate", &case.payload).map(drop),
         )?;
-        let (policy_instance, floor_instance) = (policy.instantiate()?, floor.instantiate()?);
+        let (mut policy_instance, mut floor_instance) =
+            (policy.instantiate()?, floor.instantiate()?);
         let call = paired_micros_per_call(
             pair_budget,
-            || wasm::call(&policy_instance, "validate", &case.payload).map(drop),
-            || wasm::call(&floor_instance, "validate", &case.payload).map(drop),
+            || wasm::call(&mut policy_instance, "validate", &case.payload).map(drop),
+            || wasm::call(&mut floor_instance, "validate", &case.payload).map(drop),
         )?;
         let native_micros = micros_per_call(budget, || {
             native_validate(&case.payload, &native);
@@ -275,11 +276,12 @@ fn run() -> Result<(), BenchError> {
         let mut previous: Option<(f64, usize)> = None;
         for (count, object) in rows {
             let payload = cases::payload(object)?;
-            let (policy_instance, floor_instance) = (policy.instantiate()?, floor.instantiate()?);
+            let (mut policy_instance, mut floor_instance) =
+                (policy.instantiate()?, floor.instantiate()?);
             let call = paired_micros_per_call(
                 pair_budget,
-                || wasm::call(&policy_instance, "validate", &payload).map(drop),
-                || wasm::call(&floor_instance, "validate", &payload).map(drop),
+                || wasm::call(&mut policy_instance, "validate", &payload).map(drop),
+                || wasm::call(&mut floor_instance, "validate", &payload).map(drop),
             )?;
             let policy_call = call.first;
             let native_micros = micros_per_call(budget, || {
@@ -313,8 +315,8 @@ fn run() -> Result<(), BenchError> {
 /// The peak linear memory of each representative case, for the policy and
 /// the floor, found by [`WasmModule::peak_memory`] in a child process: the
 /// search makes the guest run out of memory on purpose, and the guest then
-/// writes its allocation error to stderr, which wasmtime-provider connects
-/// to the host's. The child's stderr is dropped.
+/// writes its allocation error to stderr, which the harness's WASI sandbox
+/// connects to the host's. The child's stderr is dropped.
 fn peak_memories(options: &Options) -> Result<Vec<(usize, usize)>, BenchError> {
     let program = std::env::current_exe().map_err(|e| BenchError::PeakMemory(e.to_string()))?;
     let output = std::process::Command::new(program)

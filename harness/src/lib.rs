@@ -28,6 +28,8 @@ mod error;
 mod policy_module;
 pub mod report;
 mod verdict;
+pub mod wapc_host;
+mod wasi;
 
 pub use cluster_sim::{admission, cluster, manifests, selectors, simulation};
 pub use cluster_sim::{
@@ -35,5 +37,5 @@ pub use cluster_sim::{
     ObjectKind,
 };
 pub use error::{GuestFailure, HarnessError};
-pub use policy_module::{LoadOptions, PolicyModule};
+pub use policy_module::{cluster_host_calls, LoadOptions, PolicyModule};
 pub use verdict::{Outcome, SettingsValidation, Verdict};

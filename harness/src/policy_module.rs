@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use wapc::WapcHost;
-use wasmtime_provider::wasmtime::{Config, Engine, Module};
-use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+use wasmtime::{Config, Engine, Module};
 
 use crate::cluster::{Cluster, HostCall};
 use crate::error::{GuestFailure, HarnessError};
 use crate::verdict::{SettingsValidation, Verdict};
+use crate::wapc_host::{HostCallHandler, InstanceLimits, WapcError, WapcInstance, WapcModule};
 
 /// How long one epoch tick lasts; timeouts are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -45,22 +44,23 @@ impl Default for LoadOptions {
 
 /// A loaded policy module, bound to the fake cluster answering its host calls.
 pub struct PolicyModule {
-    pre: WasmtimeEngineProviderPre,
-    deadlines: EpochDeadlines,
+    wapc: WapcModule,
+    limits: InstanceLimits,
     cluster: Arc<Cluster>,
 }
 
 impl fmt::Debug for PolicyModule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicyModule")
-            .field("deadlines", &self.deadlines)
+            .field("limits", &self.limits)
             .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
 
 impl PolicyModule {
-    /// Loads the module at `path` (compiled `.wasm`, or `.wat` text).
+    /// Loads the compiled module at `path`. WAT text is not compiled: the
+    /// harness leaves wasmtime's text parser out of its build.
     pub fn load(path: &Path, cluster: Cluster) -> Result<Self, HarnessError> {
         Self::load_with(path, cluster, LoadOptions::default())
     }
@@ -90,20 +90,17 @@ impl PolicyModule {
     ) -> Result<Self, HarnessError> {
         let engine = shared_engine()?;
         let module = compiled_module(engine, bytes)?;
-        let pre = WasmtimeEngineProviderBuilder::new()
-            .engine(engine.clone())
-            .module(module)
-            .build_pre()
-            .map_err(|e| HarnessError::Load(e.to_string()))?;
+        let wapc =
+            WapcModule::new(engine, &module).map_err(|e| HarnessError::Load(e.to_string()))?;
         let ticks = options.timeout.map_or(NO_DEADLINE_TICKS, |timeout| {
             let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
             u64::try_from(ticks).unwrap_or(NO_DEADLINE_TICKS)
         });
         let policy = Self {
-            pre,
-            deadlines: EpochDeadlines {
-                wapc_init: ticks,
-                wapc_func: ticks,
+            wapc,
+            limits: InstanceLimits {
+                deadline_ticks: ticks,
+                max_memory_bytes: None,
             },
             cluster: Arc::new(cluster),
         };
@@ -123,7 +120,7 @@ impl PolicyModule {
         // Start functions run while instantiating: their traps and timeouts
         // are guest failures too.
         self.instantiate()
-            .and_then(|host| host.call(operation, payload))
+            .and_then(|mut instance| instance.call(operation, payload))
             .map_err(|e| {
                 HarnessError::Guest(GuestFailure {
                     operation: operation.to_owned(),
@@ -186,16 +183,9 @@ impl PolicyModule {
     }
 
     /// A fresh, initialised instance whose host calls go to the cluster.
-    fn instantiate(&self) -> Result<WapcHost, wapc::errors::Error> {
-        let engine = self.pre.rehydrate(Some(self.deadlines))?;
-        let cluster = Arc::clone(&self.cluster);
-        let callback: Box<wapc::HostCallback> =
-            Box::new(move |_module_id, binding, namespace, operation, payload| {
-                cluster
-                    .host_call(binding, namespace, operation, payload)
-                    .map_err(Into::into)
-            });
-        WapcHost::new(Box::new(engine), Some(callback))
+    fn instantiate(&self) -> Result<WapcInstance, WapcError> {
+        self.wapc
+            .instantiate(cluster_host_calls(&self.cluster), self.limits)
     }
 
     fn call_json<T: DeserializeOwned>(
@@ -210,6 +200,19 @@ impl PolicyModule {
             cause,
         })
     }
+}
+
+/// Host calls answered by `cluster` (which records them); its errors reach
+/// the guest as `__host_error` messages.
+pub fn cluster_host_calls(cluster: &Arc<Cluster>) -> Arc<HostCallHandler> {
+    let cluster = Arc::clone(cluster);
+    Arc::new(
+        move |binding: &str, namespace: &str, operation: &str, payload: &[u8]| {
+            cluster
+                .host_call(binding, namespace, operation, payload)
+                .map_err(|e| e.to_string())
+        },
+    )
 }
 
 fn encode(operation: &str, value: &Value) -> Result<Vec<u8>, HarnessError> {
@@ -243,6 +246,9 @@ fn shared_engine() -> Result<&'static Engine, HarnessError> {
         .map_err(|e| HarnessError::Load(e.clone()))
 }
 
+/// How every binary WebAssembly module starts.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
 /// Compiles `bytes`, once per distinct module per process: compiling a policy
 /// takes seconds in a debug build, and tests load the same one often.
 fn compiled_module(engine: &Engine, bytes: &[u8]) -> Result<Module, HarnessError> {
@@ -256,6 +262,13 @@ fn compiled_module(engine: &Engine, bytes: &[u8]) -> Result<Module, HarnessError
         .unwrap_or_else(PoisonError::into_inner);
     if let Some(module) = modules.get(bytes) {
         return Ok(module.clone());
+    }
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(HarnessError::Load(
+            "not a binary WebAssembly module (the harness does not compile WAT text: \
+             convert it first, e.g. with `wasm-tools parse`)"
+                .to_owned(),
+        ));
     }
     let module = Module::new(engine, bytes).map_err(|e| HarnessError::Load(format!("{e:#}")))?;
     modules.insert(bytes.to_vec(), module.clone());
@@ -273,6 +286,10 @@ mod tests {
     /// placed in memory at the given offsets. The request's operation is
     /// read to offset 0 and its payload to offset 4096; host answers go to 32768.
     fn guest(body: &str, data: &[(u32, &str)]) -> Vec<u8> {
+        wat::parse_str(guest_text(body, data)).expect("valid WAT")
+    }
+
+    fn guest_text(body: &str, data: &[(u32, &str)]) -> String {
         let data: String = data
             .iter()
             .map(|(offset, text)| format!("(data (i32.const {offset}) \"{}\")\n", wat_escape(text)))
@@ -293,7 +310,6 @@ mod tests {
     (call $guest_request (i32.const 0) (i32.const 4096))
     {body}))"#
         )
-        .into_bytes()
     }
 
     fn wat_escape(text: &str) -> String {
@@ -417,6 +433,22 @@ mod tests {
             Err(HarnessError::Guest(failure)) => assert!(failure.message.contains("oops")),
             other => panic!("expected a guest failure, got {other:?}"),
         }
+
+        // A pointer outside the guest's memory traps the guest, not the host.
+        let overreaching = load(&guest(
+            "(call $guest_response (i32.const 131000) (i32.const 1000)) (i32.const 1)",
+            &[],
+        ));
+        match overreaching.validate_raw(b"{}") {
+            Err(HarnessError::Guest(failure)) => {
+                assert!(
+                    failure.message.contains("outside its memory"),
+                    "{}",
+                    failure.message
+                );
+            }
+            other => panic!("expected a guest failure, got {other:?}"),
+        }
     }
 
     #[test]
@@ -486,9 +518,20 @@ mod tests {
         ));
         // Instantiation fails: the required waPC export is missing.
         assert!(matches!(
-            PolicyModule::from_bytes(b"(module)", Cluster::default()),
+            PolicyModule::from_bytes(
+                &wat::parse_str("(module)").expect("valid WAT"),
+                Cluster::default()
+            ),
             Err(HarnessError::Load(_))
         ));
+        // WAT text is not compiled, and the error says so.
+        match PolicyModule::from_bytes(
+            guest_text("(i32.const 1)", &[]).as_bytes(),
+            Cluster::default(),
+        ) {
+            Err(HarnessError::Load(message)) => assert!(message.contains("WAT"), "{message}"),
+            other => panic!("expected a load error, got {other:?}"),
+        }
         assert!(matches!(
             PolicyModule::load(Path::new("/nonexistent.wasm"), Cluster::default()),
             Err(HarnessError::Io { .. })
