@@ -196,7 +196,7 @@ fn result(entry: &Entry, rule_index: usize) -> SarifResult {
     SarifResult::builder()
         .rule_id(entry.rule.clone())
         .rule_index(i64::try_from(rule_index).unwrap_or(0))
-        .level(entry.level.clone())
+        .level(entry.level)
         .message(Message::builder().text(entry.text.clone()).build())
         .locations(vec![location])
         .build()
