@@ -189,7 +189,8 @@ fn is_list(fields: &Map<String, Value>) -> bool {
     fields.get("kind").and_then(Value::as_str) == Some("List")
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// What a JSON value is, for messages: `a string`, `a list`, `empty`...
+pub fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "empty",
         Value::Bool(_) => "a boolean",

@@ -147,16 +147,8 @@ struct RegistryArgs {
     /// HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:5000 or ghcr.io/linkerd-ha-policy.
     #[arg(long, default_value = PUBLISHED_REGISTRY)]
     registry: String,
-    /// Use plain HTTP (a local registry without TLS).
-    #[arg(long)]
-    insecure: bool,
-    /// User for the registry's basic auth or token service (with --password).
-    #[arg(long, requires = "password")]
-    username: Option<String>,
-    /// Password for --username; prefer $REGISTRY_PASSWORD, which keeps it out
-    /// of the process list (ignored without --username).
-    #[arg(long, env = "REGISTRY_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    #[command(flatten)]
+    access: AccessArgs,
     /// Repository inside the registry [default: policies/<crate name>].
     #[arg(long)]
     repository: Option<String>,
@@ -168,21 +160,26 @@ struct AccessArgs {
     /// Use plain HTTP (a local registry without TLS).
     #[arg(long)]
     insecure: bool,
-    /// User for the registry's basic auth or token service.
+    /// User for the registry's basic auth or token service (with --password).
     #[arg(long, requires = "password")]
     username: Option<String>,
-    /// Password for --username; prefer $REGISTRY_PASSWORD.
+    /// Password for --username; prefer $REGISTRY_PASSWORD, which keeps it out
+    /// of the process list (ignored without --username).
     #[arg(long, env = "REGISTRY_PASSWORD", hide_env_values = true)]
     password: Option<String>,
 }
 
 impl AccessArgs {
-    fn subject(self, reference: &str) -> Result<Subject> {
-        let credentials = match (self.username, self.password) {
+    fn credentials(self) -> Option<Credentials> {
+        match (self.username, self.password) {
             (Some(username), Some(password)) => Some(Credentials { username, password }),
             _ => None,
-        };
-        Subject::parse(reference, self.insecure, credentials)
+        }
+    }
+
+    fn subject(self, reference: &str) -> Result<Subject> {
+        let insecure = self.insecure;
+        Subject::parse(reference, insecure, self.credentials())
     }
 }
 
@@ -202,11 +199,8 @@ impl RegistryArgs {
         Target {
             registry: self.registry,
             repository: self.repository.unwrap_or_else(|| project.repository()),
-            insecure: self.insecure,
-            credentials: match (self.username, self.password) {
-                (Some(username), Some(password)) => Some(Credentials { username, password }),
-                _ => None,
-            },
+            insecure: self.access.insecure,
+            credentials: self.access.credentials(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use cluster_sim::admission::is_namespaced_kind;
-use cluster_sim::manifests::default_namespace_of;
+use cluster_sim::manifests::{default_namespace_of, type_name};
 use cluster_sim::str_at;
 use serde::Deserialize;
 use serde_json::Value;
@@ -193,17 +193,6 @@ fn object_problem(value: &Value) -> Option<String> {
             "is not a Kubernetes object: no `{}`",
             missing.join("` or `")
         )),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "empty",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
     }
 }
 
