@@ -90,7 +90,7 @@ lint: setup
 test: build fmt lint
 	scan/tests/validators/setup.sh
 	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo test --workspace
-	POLICY_WASM=$(WASM) web/tests/run.sh
+	POLICY_WASM=$(WASM) LINKERD_HA_SCAN=$(abspath $(TARGET_DIR)/debug/linkerd-ha-scan) web/tests/run.sh
 	fuzz/run.sh 60
 
 # Each cargo-fuzz target for SECONDS from the committed corpus.

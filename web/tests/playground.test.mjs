@@ -290,8 +290,13 @@ describe("verdict parity with the Kubewarden module", () => {
 
 const run = (command, args) => promisify(execFile)(command, args, { cwd: REPOSITORY, maxBuffer: 64 << 20 });
 
-/** Builds the scanner (a no-op when fresh) and returns its path, as cargo reports it. */
+/**
+ * The scanner: $LINKERD_HA_SCAN (make test passes the one `cargo test
+ * --workspace` just built), or built here (a no-op when fresh) at the path
+ * cargo reports.
+ */
 async function scannerExecutable() {
+  if (process.env.LINKERD_HA_SCAN) return process.env.LINKERD_HA_SCAN;
   const { stdout } = await run("cargo", ["build", "--quiet", "--message-format=json", "-p", "linkerd-ha-scan", "--bin", "linkerd-ha-scan"]);
   const artifact = stdout
     .split("\n")
