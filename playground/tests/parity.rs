@@ -3,14 +3,16 @@
 //! patches for every object.
 //!
 //! The module runs in policy-harness (waPC on wasmtime, as policy-server
-//! runs it), driven as `policy-harness evaluate FILE` drives it: each file's
-//! objects judged as CREATEs, lookups answered from the same file. It is
-//! `$POLICY_WASM`, or the release build (`make build`).
+//! runs it), driven as the scanner (`linkerd-ha-scan FILE`) drives it: each
+//! file's objects sent in `kubectl apply`'s order, each against what was
+//! admitted before it. It is `$POLICY_WASM`, or the release build (`make
+//! build`).
 
 use std::path::{Path, PathBuf};
 
+use cluster_sim::{apply_request, ApplyRequest};
 use policy_harness::manifests::load_file_objects;
-use policy_harness::{admission_request, Cluster, PolicyModule};
+use policy_harness::{Cluster, PolicyModule};
 use policy_playground::{Finding, ObjectReport, Outcome, DEFAULT_NAMESPACE};
 use serde_json::{json, Value};
 
@@ -97,6 +99,7 @@ fn fixtures() -> Vec<PathBuf> {
 #[derive(Debug, PartialEq)]
 struct Judgement {
     title: String,
+    operation: String,
     outcome: Outcome,
     code: Option<u16>,
     message: Option<String>,
@@ -104,20 +107,19 @@ struct Judgement {
     patch: Option<Value>,
 }
 
-/// Runs the Kubewarden module over `file` like `policy-harness evaluate`.
+/// Runs the Kubewarden module over `file` like `linkerd-ha-scan`.
 fn module_judgements(file: &Path, profiles: &[Value]) -> Vec<Vec<Judgement>> {
     let objects: Vec<Value> = load_file_objects(file, DEFAULT_NAMESPACE)
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .map(|loaded| loaded.object)
         .collect();
-    let module = PolicyModule::load(&module_path(), Cluster::from_objects(objects.clone()))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (build it with `make build`)",
-                module_path().display()
-            )
-        });
+    let mut module = PolicyModule::load(&module_path(), Cluster::default()).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (build it with `make build`)",
+            module_path().display()
+        )
+    });
     profiles
         .iter()
         .map(|settings| {
@@ -125,12 +127,24 @@ fn module_judgements(file: &Path, profiles: &[Value]) -> Vec<Vec<Judgement>> {
                 .validate_settings(settings)
                 .expect("validate_settings");
             assert!(validation.valid, "{settings}: {validation:?}");
+            // Each profile applies the file to an empty cluster.
+            *module.cluster_mut() = Cluster::default();
             objects
                 .iter()
                 .map(|object| {
+                    let ApplyRequest {
+                        operation, request, ..
+                    } = apply_request(module.cluster(), object);
                     let verdict = module
-                        .validate(&admission_request(object, "CREATE"), settings)
+                        .validate(&request, settings)
                         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                    if verdict.accepted {
+                        let stored = verdict
+                            .mutated_object
+                            .clone()
+                            .unwrap_or_else(|| object.clone());
+                        module.cluster_mut().insert(stored);
+                    }
                     let outcome = match (verdict.accepted, &verdict.mutated_object) {
                         (false, _) => Outcome::Rejected,
                         (true, Some(_)) => Outcome::Mutated,
@@ -142,6 +156,7 @@ fn module_judgements(file: &Path, profiles: &[Value]) -> Vec<Vec<Judgement>> {
                             object["metadata"]["namespace"].as_str(),
                             object["metadata"]["name"].as_str(),
                         ),
+                        operation: operation.to_owned(),
                         outcome,
                         code: verdict.code,
                         message: verdict.message.clone(),
@@ -168,6 +183,7 @@ fn playground_judgements(text: &str, settings: &str) -> Vec<Judgement> {
                 object.namespace.as_deref(),
                 object.name.as_deref(),
             ),
+            operation: object.operation.clone(),
             outcome: object.outcome,
             code: object.code,
             message: object.message.clone(),
