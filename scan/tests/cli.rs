@@ -237,6 +237,23 @@ fn each_object_is_judged_against_what_came_before_it() {
     assert_eq!(operations, ["CREATE", "CREATE", "UPDATE"]);
 }
 
+/// Without a dump, `--nodes` is the cluster's schedulable nodes: fewer than
+/// the HA replicas with required anti-affinity is a nodeCapacity warning.
+#[rstest]
+#[case::too_few(1, 3)]
+#[case::enough(3, 0)]
+fn nodes_answer_the_node_lookups(#[case] nodes: usize, #[case] warnings: usize) {
+    let nodes = nodes.to_string();
+    let run = scan(&["--nodes", &nodes, &fixture("install_ha_output.golden")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.matches("warning: [nodeCapacity]").count(),
+        warnings,
+        "{}",
+        run.stdout
+    );
+}
+
 #[rstest]
 #[case::compliant_by_default("meshed-app.yaml", [0, 0, 0, 1])]
 #[case::rejected("non-compliant.yaml", [0, 1, 1, 1])]
@@ -482,6 +499,7 @@ fn a_policy_that_fails_exits_3() {
 #[case::settings_not_yaml(&["--settings", "BAD_YAML", "EXAMPLE"], "not a YAML document")]
 #[case::not_a_module(&["--module", "VALUES", "EXAMPLE"], "not the linkerd-ha-policy module")]
 #[case::unknown_flag(&["--bogus", "EXAMPLE"], "unexpected argument '--bogus'")]
+#[case::nodes_twice(&["--cluster", "NODES", "--nodes", "2", "EXAMPLE"], "--nodes 2: the --cluster dump lists its own Nodes")]
 fn bad_input_is_one_clear_line_and_exit_2(#[case] args: &[&str], #[case] expected: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, text: &str| {
@@ -495,6 +513,10 @@ fn bad_input_is_one_clear_line_and_exit_2(#[case] args: &[&str], #[case] expecte
     );
     let values = write("values.yaml", "replicas: 3\n");
     let empty = write("empty.yaml", "# nothing\n");
+    let nodes = write(
+        "nodes.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: n1}}\n",
+    );
     let bad_settings = write("settings.yaml", "controlPlane: {replicas: 0}\n");
     let example = example("kube-system.yaml");
     let args: Vec<&str> = args
@@ -503,6 +525,7 @@ fn bad_input_is_one_clear_line_and_exit_2(#[case] args: &[&str], #[case] expecte
             "BAD_YAML" => bad_yaml.as_str(),
             "VALUES" => values.as_str(),
             "EMPTY" => empty.as_str(),
+            "NODES" => nodes.as_str(),
             "BAD_SETTINGS" => bad_settings.as_str(),
             "EXAMPLE" => example.as_str(),
             other => other,
