@@ -6,6 +6,7 @@ mod common;
 use common::project;
 use policy_release::artifacthub::{self, Package};
 use policy_release::metadata::{ContextAwareResource, Metadata, Rule};
+use policy_release::project::USAGE_DOCUMENTS;
 use std::collections::BTreeSet;
 
 #[test]
@@ -71,8 +72,15 @@ fn drift_is_reported_with_the_first_differing_line() {
         "README.md",
         "questions-ui.yml",
         "artifacthub-pkg.yml",
-    ] {
-        std::fs::copy(project.root.join(file), dir.path().join(file)).expect("copy");
+    ]
+    .into_iter()
+    .chain(USAGE_DOCUMENTS)
+    {
+        let to = dir.path().join(file);
+        if let Some(folder) = to.parent() {
+            std::fs::create_dir_all(folder).expect("folder");
+        }
+        std::fs::copy(project.root.join(file), to).expect("copy");
     }
     let stale_path = dir.path().join("artifacthub-pkg.yml");
     let stale = std::fs::read_to_string(&stale_path).expect("read").replace(
