@@ -26,7 +26,6 @@
 
 mod error;
 mod policy_module;
-pub mod report;
 mod verdict;
 pub mod wapc_host;
 mod wasi;

@@ -28,19 +28,17 @@ pub enum FailOn {
 impl FailOn {
     /// Whether `result` fails the scan at this level.
     pub fn fails(self, result: &ObjectResult) -> bool {
-        let level = match result.judgement {
-            Judgement::Rejected { .. } => FailOn::Reject,
-            Judgement::Mutated { .. } => FailOn::Mutate,
-            Judgement::Accepted if !result.warnings.is_empty() => FailOn::Warn,
-            Judgement::Accepted | Judgement::PolicyFailed(_) => return false,
+        let judged = match result.judgement {
+            Judgement::Rejected { .. } => Some(FailOn::Reject),
+            Judgement::Mutated { .. } => Some(FailOn::Mutate),
+            Judgement::Accepted | Judgement::PolicyFailed(_) => None,
         };
-        // A mutated object with a warning fails at `warn` already.
-        let level = if result.warnings.is_empty() {
-            level
-        } else {
-            level.min(FailOn::Warn)
-        };
-        self != FailOn::Never && level <= self
+        let warned = (!result.warnings.is_empty()).then_some(FailOn::Warn);
+        // The most serious of the two decides.
+        match judged.into_iter().chain(warned).min() {
+            Some(level) => self != FailOn::Never && level <= self,
+            None => false,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::Context;
+use super::{patch_operations, Context};
 use crate::scan::{Judgement, ObjectResult, Scan};
 
 pub fn render(scan: &Scan, context: &Context) -> String {
@@ -62,10 +62,9 @@ fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase
     );
     if let Judgement::Mutated { patch, .. } = &result.judgement {
         details.extend(
-            patch
-                .0
-                .iter()
-                .map(|op| format!("patch: {}", serde_json::to_string(op).unwrap_or_default())),
+            patch_operations(patch)
+                .into_iter()
+                .map(|op| format!("patch: {op}")),
         );
     }
     let details = details.join("\n");

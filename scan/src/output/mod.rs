@@ -74,11 +74,7 @@ pub fn mutated_rules(patch: &json_patch::Patch) -> Vec<&'static str> {
         ),
         ("controlPlaneResources", &["/resources", "\"requests\""]),
     ];
-    let operations: Vec<String> = patch
-        .0
-        .iter()
-        .map(|operation| serde_json::to_string(operation).unwrap_or_default())
-        .collect();
+    let operations = patch_operations(patch);
     MARKERS
         .iter()
         .filter(|(_, markers)| {
@@ -87,6 +83,16 @@ pub fn mutated_rules(patch: &json_patch::Patch) -> Vec<&'static str> {
                 .any(|operation| markers.iter().any(|marker| operation.contains(marker)))
         })
         .map(|(rule, _)| *rule)
+        .collect()
+}
+
+/// Each operation of `patch` as one line of JSON.
+pub fn patch_operations(patch: &json_patch::Patch) -> Vec<String> {
+    patch
+        .0
+        .iter()
+        // A patch operation is plain data: serializing it cannot fail.
+        .map(|operation| serde_json::to_string(operation).unwrap_or_default())
         .collect()
 }
 
@@ -119,12 +125,8 @@ pub fn render_text(scan: &Scan) -> String {
             let _ = writeln!(out, "  warning: {}", warning.line());
         }
         if let Judgement::Mutated { patch, .. } = &result.judgement {
-            for operation in &patch.0 {
-                let _ = writeln!(
-                    out,
-                    "  patch: {}",
-                    serde_json::to_string(operation).unwrap_or_default()
-                );
+            for operation in patch_operations(patch) {
+                let _ = writeln!(out, "  patch: {operation}");
             }
         }
     }

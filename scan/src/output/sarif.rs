@@ -11,7 +11,7 @@ use serde_sarif::sarif::{
     RunAutomationDetails, Sarif, Tool, ToolComponent,
 };
 
-use super::{mutated_rules, Context};
+use super::{mutated_rules, patch_operations, Context};
 use crate::rules::{summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI};
 use crate::scan::{Judgement, ObjectResult, Scan};
 
@@ -104,11 +104,7 @@ fn entries(object: &ObjectResult) -> Vec<Entry<'_>> {
         .collect();
     match &object.judgement {
         Judgement::Mutated { patch, .. } => {
-            let changes: Vec<String> = patch
-                .0
-                .iter()
-                .map(|operation| serde_json::to_string(operation).unwrap_or_default())
-                .collect();
+            let changes = patch_operations(patch);
             let text = format!(
                 "{}: the policy changes it at admission: {} (linkerd-ha-scan --fix writes the change)",
                 object.title(),
