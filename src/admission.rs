@@ -5,16 +5,18 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::decode::{json_object, Key};
+use crate::finding::{Finding, RuleId};
 use crate::injection::{EffectiveInjection, NamespaceFacts, NamespaceInjection};
+use crate::json_value::Members;
 use crate::lifecycle::{broken_rules, EditScope, Lifecycle};
 use crate::mutation::apply_to_text;
 use crate::objects::{
-    Members, MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
+    MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,
 };
 use crate::rules::{
-    check_all, critical_component, needs_control_plane_namespace, Context, Finding, Lookup,
-    Operation, RuleId, Subject,
+    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, Operation,
+    Subject,
 };
 use crate::settings::Settings;
 use crate::verdict::{ObjectRef, Verdict};

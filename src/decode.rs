@@ -22,9 +22,9 @@ use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess, Visito
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::objects::{IntOrString, Members, StringMap};
+use crate::finding::Action;
+use crate::json_value::{IntOrString, Members, StringMap};
 use crate::quantity::{Quantity, RawQuantity};
-use crate::settings::Action;
 
 /// A member's key: borrowed from the document unless it holds escapes.
 pub(crate) struct Key<'de>(pub Cow<'de, str>);
@@ -461,7 +461,8 @@ mod tests {
     use rstest::rstest;
 
     use super::{decode_object, ObjectFields};
-    use crate::objects::{ObjectMeta, PodSpec, StringMap};
+    use crate::json_value::StringMap;
+    use crate::objects::{ObjectMeta, PodSpec};
     use crate::settings::{ControlPlaneSettings, ResourceContainers, Settings};
 
     #[rstest]

@@ -8,13 +8,16 @@
 
 pub mod admission;
 pub(crate) mod decode;
+pub mod finding;
 #[cfg(feature = "kubewarden")]
 pub mod host;
 pub mod injection;
 pub mod json_path;
+pub mod json_value;
 pub mod lifecycle;
 pub mod mutation;
 pub mod objects;
+pub mod phrasebook;
 pub mod quantity;
 pub mod rules;
 pub mod selector;

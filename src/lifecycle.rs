@@ -10,9 +10,10 @@
 //! - an UPDATE of a legacy object must not be refused for what the object
 //!   already was, or it can no longer scale or be garbage-collected.
 
+use crate::finding::{Action, Finding, RuleId, Severity};
 use crate::mutation::Edit;
-use crate::rules::{Finding, Operation, RuleId, Severity};
-use crate::settings::{Action, Settings};
+use crate::rules::Operation;
+use crate::settings::Settings;
 use crate::workload::WorkloadKind;
 
 /// Which of the rules' edits this request may carry.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::verdict::quoted;
+use crate::phrasebook::quoted;
 
 /// A quantity held in nano-units, so every suffix down to `n` is exact and
 /// `Ei` (2^60) still fits comfortably in an `i128`.

@@ -3,7 +3,8 @@
 //! selector pick that object?" (disruption budgets, anti-affinity terms,
 //! webhook namespace and object selectors).
 
-use crate::objects::{LabelSelector, StringMap};
+use crate::json_value::StringMap;
+use crate::objects::LabelSelector;
 
 /// What a field holding no selector at all means. Kubernetes does not agree
 /// with itself here, so every caller says which reading its field has.

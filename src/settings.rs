@@ -1,71 +1,9 @@
 //! The policy's settings: typed, camelCase, unknown fields rejected, defaults
 //! in the `Default` impls below and nowhere else.
 
-use serde::Deserialize;
-
 use crate::decode::{decode_object, json_choice, json_object};
+use crate::finding::{Action, RuleId};
 use crate::quantity::Quantity;
-use crate::rules::RuleId;
-
-/// What the policy does with a rule's violations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Reject the request.
-    Enforce,
-    /// Fix the object where the rule can; otherwise reject.
-    Mutate,
-    /// Accept with an admission warning.
-    Warn,
-    /// Skip the rule.
-    Off,
-}
-
-impl<'de> Deserialize<'de> for Action {
-    /// Reads the action names, and also YAML 1.1's reading of an unquoted
-    /// `off` (boolean false, as Kubernetes' YAML parser delivers it).
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        const EXPECTED: &str = "one of `enforce`, `mutate`, `warn`, `off`";
-        struct Spelling;
-        impl serde::de::Visitor<'_> for Spelling {
-            type Value = Action;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "an action, {EXPECTED}")
-            }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Action, E> {
-                match name {
-                    "enforce" => Ok(Action::Enforce),
-                    "mutate" => Ok(Action::Mutate),
-                    "warn" => Ok(Action::Warn),
-                    "off" => Ok(Action::Off),
-                    other => Err(E::custom(format!(
-                        "unknown action `{other}`, expected {EXPECTED}"
-                    ))),
-                }
-            }
-            fn visit_bool<E: serde::de::Error>(self, flag: bool) -> Result<Action, E> {
-                if flag {
-                    Err(E::custom(format!(
-                        "`true` is not an action (an unquoted `on` or `yes` in YAML?), expected {EXPECTED}"
-                    )))
-                } else {
-                    Ok(Action::Off)
-                }
-            }
-        }
-        deserializer.deserialize_any(Spelling)
-    }
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Enforce => "enforce",
-            Self::Mutate => "mutate",
-            Self::Warn => "warn",
-            Self::Off => "off",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {

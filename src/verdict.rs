@@ -1,23 +1,9 @@
 //! Turns the rules' findings into one answer: each finding weighed by its
 //! rule's action, every rejection listed so one fix-and-retry cycle is enough.
 
+use crate::finding::{Action, Finding, Severity};
 use crate::mutation::Edit;
-use crate::rules::{Finding, Severity};
-use crate::settings::{Action, RuleActions};
-
-/// A user-supplied value quoted for a message, cut short when long: an
-/// admission message echoes it back to the client and into audit logs.
-pub fn quoted(value: &str) -> String {
-    const SHOWN: usize = 64;
-    if value.len() <= SHOWN {
-        return format!("{value:?}");
-    }
-    let cut = (0..=SHOWN)
-        .rev()
-        .find(|&i| value.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{:?}… ({} bytes)", &value[..cut], value.len())
-}
+use crate::settings::RuleActions;
 
 /// Which object a message is about: `Deployment emojivoto/web`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +110,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleId;
+    use crate::finding::RuleId;
     use rstest::rstest;
 
     fn object() -> ObjectRef {
@@ -188,14 +174,6 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[rstest]
-    #[case::short("true", "\"true\"")]
-    #[case::long(&"x".repeat(100), &format!("{:?}… (100 bytes)", "x".repeat(64)))]
-    #[case::multibyte_boundary(&"é".repeat(40), &format!("{:?}… (80 bytes)", "é".repeat(32)))]
-    fn values_are_quoted_and_bounded(#[case] value: &str, #[case] shown: &str) {
-        assert_eq!(quoted(value), shown);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! values so that the unexpected is tried too.
 
 use arbitrary::{Arbitrary, Unstructured};
-use linkerd_ha_policy::rules::RuleId;
+use linkerd_ha_policy::finding::RuleId;
 use linkerd_ha_policy::workload::WorkloadKind;
 use serde_json::{json, Map, Value};
 

@@ -25,6 +25,7 @@
 //! ```
 
 mod error;
+mod guest_memory;
 mod policy_module;
 mod verdict;
 pub mod wapc_host;

@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use wasmtime::{Config, Engine, Module};
 
-use crate::cluster::{Cluster, HostCall};
 use crate::error::{GuestFailure, HarnessError};
 use crate::verdict::{SettingsValidation, Verdict};
 use crate::wapc_host::{HostCallHandler, InstanceLimits, WapcError, WapcInstance, WapcModule};
+use cluster_sim::cluster::{Cluster, HostCall};
 
 /// How long one epoch tick lasts; timeouts are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);

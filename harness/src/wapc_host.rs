@@ -21,10 +21,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use wasmtime::{
-    format_err, Caller, Engine, Extern, InstancePre, Linker, Memory, Module, Store, StoreLimits,
-    StoreLimitsBuilder, Trap, TypedFunc,
+    Caller, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    TypedFunc,
 };
 
+use crate::guest_memory::{guest_memory, read_guest, read_guest_str, write_guest};
 use crate::wasi;
 
 /// The import module of the waPC host functions.
@@ -246,55 +247,6 @@ struct GuestState {
     guest_error: Option<String>,
     host_response: Option<Vec<u8>>,
     host_error: Option<String>,
-}
-
-/// The guest's exported memory, which every waPC pointer points into.
-pub(crate) fn guest_memory<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
-        _ => Err(format_err!("the guest exports no memory named `memory`")),
-    }
-}
-
-/// `len` bytes of guest memory at `ptr`; a range outside memory traps.
-pub(crate) fn read_guest<T>(
-    caller: &Caller<'_, T>,
-    memory: Memory,
-    ptr: u32,
-    len: u32,
-) -> wasmtime::Result<Vec<u8>> {
-    let start = usize::try_from(ptr)?;
-    let end = start.checked_add(usize::try_from(len)?);
-    end.and_then(|end| memory.data(caller).get(start..end))
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| format_err!("the guest passed {len} bytes at {ptr}, outside its memory"))
-}
-
-pub(crate) fn write_guest<T>(
-    caller: &mut Caller<'_, T>,
-    memory: Memory,
-    ptr: u32,
-    bytes: &[u8],
-) -> wasmtime::Result<()> {
-    memory
-        .write(caller, usize::try_from(ptr)?, bytes)
-        .map_err(|_| {
-            format_err!(
-                "the guest asked for {} bytes at {ptr}, outside its memory",
-                bytes.len()
-            )
-        })
-}
-
-fn read_guest_str<T>(
-    caller: &Caller<'_, T>,
-    memory: Memory,
-    ptr: u32,
-    len: u32,
-    what: &str,
-) -> wasmtime::Result<String> {
-    String::from_utf8(read_guest(caller, memory, ptr, len)?)
-        .map_err(|e| format_err!("the guest's {what} is not UTF-8: {e}"))
 }
 
 /// A length as the guest's `i32` result; host answers are far below 4 GiB.

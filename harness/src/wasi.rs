@@ -13,7 +13,7 @@ use std::io::Write;
 
 use wasmtime::{format_err, Caller, ExternType, Linker, Module};
 
-use crate::wapc_host::{guest_memory, read_guest, write_guest};
+use crate::guest_memory::{guest_memory, read_guest, write_guest};
 
 const WASI_MODULE: &str = "wasi_snapshot_preview1";
 

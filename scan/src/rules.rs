@@ -1,7 +1,7 @@
 //! What each of the policy's rules checks, in a sentence, for the formats
 //! that describe rules (SARIF's rule descriptors, JUnit's failure text).
 
-use linkerd_ha_policy::rules::RuleId;
+use linkerd_ha_policy::finding::RuleId;
 
 /// Where the rules are explained at length.
 pub const RULES_URI: &str = "https://linkerd.io/2/features/ha/";

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::{path_with, Context, Finding, Lookup, Rule, RuleId, Severity, Subject};
+use super::rule::{path_with, Context, Lookup, Rule, Subject};
+use crate::finding::{Finding, RuleId, Severity};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
 use crate::mutation::{Edit, JsonText};
 use crate::objects::PodAffinityTerm;
@@ -431,7 +432,7 @@ impl Rule for ControlPlaneResources {
                         format!(
                             "the {resource} {} of {place}, {}, cannot be read as a Kubernetes quantity",
                             field.name(),
-                            crate::verdict::quoted(value.as_written())
+                            crate::phrasebook::quoted(value.as_written())
                         ),
                         format!(
                             "write resources.{}s.{resource} on {place} as a quantity such as {}",

@@ -4,7 +4,8 @@
 //! without one is reported.
 
 use super::control_plane::critical_component;
-use super::{Context, Finding, Lookup, Rule, RuleId, Subject};
+use super::rule::{Context, Lookup, Rule, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
 use crate::objects::{LabelSelector, PodDisruptionBudget};
 use crate::selector::{labels, selects, WhenAbsent};
@@ -131,9 +132,10 @@ fn check_budget(budget: &PodDisruptionBudget, settings: &Settings) -> Option<Fin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::injection::NamespaceInjection;
     use crate::rules::test_support::*;
-    use crate::rules::{Operation, Severity};
+    use crate::rules::Operation;
     use crate::workload::WorkloadKind;
     use rstest::rstest;
     use serde_json::{json, Value};

@@ -4,11 +4,12 @@
 //! say `enabled`; on a pod it wins over an `enabled` namespace. An empty
 //! value is the same as none (Helm's `| quote` writes it).
 
-use super::{Context, Finding, Rule, RuleId, Subject};
+use super::rule::{Context, Rule, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::injection::{InjectMode, InjectValue, INJECT_ANNOTATION};
 use crate::objects::ObjectMeta;
+use crate::phrasebook::quoted;
 use crate::settings::Settings;
-use crate::verdict::quoted;
 use crate::workload::WorkloadKind;
 
 pub struct InjectionAnnotation;
@@ -95,9 +96,10 @@ enum ValueScope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::objects::NamespaceObject;
     use crate::rules::test_support::*;
-    use crate::rules::{Operation, Severity};
+    use crate::rules::Operation;
     use rstest::rstest;
     use serde_json::json;
 

@@ -7,10 +7,12 @@
 //! `NotIn [disabled]`, `DoesNotExist`, an opt-in `In [enabled]` and
 //! `matchLabels` all leave an opted-out namespace alone.
 
+use super::rule::{Context, Lookup, Rule, Subject};
 use super::system_namespaces::{ADMISSION_WEBHOOKS_DISABLED, ADMISSION_WEBHOOKS_LABEL};
-use super::{Context, Finding, Lookup, Rule, RuleId, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::injection::{CNI_RESOURCE_LABEL, CONTROL_PLANE_COMPONENT_LABEL};
-use crate::objects::{MutatingWebhook, MutatingWebhookConfiguration, StringMap};
+use crate::json_value::StringMap;
+use crate::objects::{MutatingWebhook, MutatingWebhookConfiguration};
 use crate::selector::{labels, selects, WhenAbsent};
 use crate::settings::Settings;
 
@@ -165,9 +167,10 @@ fn control_plane_pods_finding(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::objects::NamespaceObject;
     use crate::rules::test_support::assert_only_finding;
-    use crate::rules::{Operation, Severity};
+    use crate::rules::Operation;
     use crate::settings::FailurePolicy;
     use rstest::rstest;
     use serde_json::{json, Value};

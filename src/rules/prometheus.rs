@@ -5,7 +5,8 @@
 //! Retention bounds the disk the TSDB takes and, through the number of
 //! series kept, the head block's memory.
 
-use super::{Context, Finding, Rule, RuleId, Subject};
+use super::rule::{Context, Rule, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::objects::{Container, Resources};
 use crate::quantity::Quantity;
 use crate::settings::{RetentionRequirement, Settings};
@@ -259,7 +260,7 @@ fn memory_finding(resources: &Resources, place: &str, settings: &Settings) -> Op
         None => "no memory request or limit".to_string(),
         Some(raw) if raw.parse().is_err() => format!(
             "a memory value that cannot be read ({})",
-            crate::verdict::quoted(raw.as_written())
+            crate::phrasebook::quoted(raw.as_written())
         ),
         Some(raw) => format!("memory {raw}"),
     };

@@ -1,11 +1,13 @@
 //! The data-plane proxy itself: present when Linkerd should have injected it
 //! (the fail-closed guarantee of HA mode), and given resource requests.
 
+use super::rule::{path_with, Context, Operation, Rule, Subject};
 use super::safe_to_evict::pod_annotations_place;
-use super::{path_with, Context, Finding, Operation, Rule, RuleId, Subject};
+use crate::finding::Action;
+use crate::finding::{Finding, RuleId};
 use crate::injection::MeshReason;
 use crate::mutation::Edit;
-use crate::settings::{Action, Settings};
+use crate::settings::Settings;
 use crate::workload::{WorkloadKind, PROXY_CONTAINER};
 
 pub const PROXY_CPU_REQUEST: &str = "config.linkerd.io/proxy-cpu-request";
@@ -195,9 +197,9 @@ impl Rule for ProxyResources {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::injection::NamespaceInjection;
     use crate::rules::test_support::*;
-    use crate::rules::Severity;
     use crate::settings::RuleActions;
     use rstest::rstest;
     use serde_json::{json, Value};

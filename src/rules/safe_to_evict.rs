@@ -8,10 +8,11 @@
 //! `safe-to-evict-local-volumes: linkerd-identity-end-entity` instead,
 //! whatever `safeToEvict.annotation` says.
 
-use super::{path_with, Context, Finding, Rule, RuleId, Subject};
+use super::rule::{path_with, Context, Rule, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::mutation::Edit;
+use crate::phrasebook::quoted;
 use crate::settings::{SafeToEvictAnnotation, Settings};
-use crate::verdict::quoted;
 use crate::workload::{Workload, WorkloadKind};
 
 pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
@@ -132,9 +133,9 @@ pub(crate) fn pod_annotations_place(workload: &Workload) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::injection::NamespaceInjection;
     use crate::rules::test_support::*;
-    use crate::rules::Severity;
     use crate::settings::SafeToEvictSettings;
     use crate::workload::WorkloadKind;
     use rstest::rstest;

@@ -2,12 +2,13 @@
 //! they carry `config.linkerd.io/admission-webhooks: disabled` and never ask
 //! for injection.
 
-use super::{path_with, Context, Finding, Rule, RuleId, Subject};
+use super::rule::{path_with, Context, Rule, Subject};
+use crate::finding::{Finding, RuleId};
 use crate::injection::{InjectValue, NamespaceInjection, INJECT_ANNOTATION};
 pub use crate::injection::{ADMISSION_WEBHOOKS_DISABLED, ADMISSION_WEBHOOKS_LABEL};
 use crate::mutation::Edit;
+use crate::phrasebook::quoted;
 use crate::settings::Settings;
-use crate::verdict::quoted;
 
 pub struct SystemNamespaces;
 
@@ -111,10 +112,11 @@ fn is_system(settings: &Settings, namespace: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::injection::{InjectMode, NamespaceFacts};
     use crate::objects::NamespaceObject;
     use crate::rules::test_support::*;
-    use crate::rules::{Operation, Severity};
+    use crate::rules::Operation;
     use crate::workload::WorkloadKind;
     use rstest::rstest;
     use serde_json::{json, Value};

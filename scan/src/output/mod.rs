@@ -6,8 +6,8 @@ pub mod sarif;
 
 use std::fmt::Write as _;
 
-use linkerd_ha_policy::rules::RuleId;
-use linkerd_ha_policy::settings::{Action, RuleActions};
+use linkerd_ha_policy::finding::{Action, RuleId};
+use linkerd_ha_policy::settings::RuleActions;
 use serde_json::{json, Value};
 
 use crate::gate::FailOn;

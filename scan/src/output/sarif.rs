@@ -3,8 +3,7 @@
 //! policy would make (`note`), each at the document it is about; one rule
 //! descriptor per rule the results name.
 
-use linkerd_ha_policy::rules::RuleId;
-use linkerd_ha_policy::settings::Action;
+use linkerd_ha_policy::finding::{Action, RuleId};
 use serde_sarif::sarif::{
     ArtifactLocation, Invocation, Location, Message, MultiformatMessageString, PhysicalLocation,
     Region, ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
