@@ -140,8 +140,9 @@ browser-test: build
 annotate: build
 	$(RELEASE) annotate
 
+# BASELINE=other.wasm (an earlier commit's build) adds by how much it changed.
 size: annotate
-	$(RELEASE) size
+	$(RELEASE) size $(if $(BASELINE),--baseline $(BASELINE))
 
 # Regenerates artifacthub-pkg.yml from metadata.yml and Cargo.toml.
 artifacthub:

@@ -14,12 +14,13 @@ use crate::objects::{
     MutatingWebhookConfiguration, NamespaceObject, Node, ObjectMeta, PodDisruptionBudget,
     PrometheusObject,
 };
+use crate::phrasebook::{message_line, LookupFailure, ObjectRef};
 use crate::rules::{
     check_all, critical_component, needs_control_plane_namespace, Context, Lookup, Operation,
     Subject,
 };
 use crate::settings::Settings;
-use crate::verdict::{ObjectRef, Verdict};
+use crate::verdict::Verdict;
 use crate::workload::{decode_json, Workload, WorkloadKind};
 
 /// Kubewarden's `ValidationResponse`, as the policy server reads it.
@@ -209,30 +210,24 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         name: meta.display_name().to_string(),
     };
 
-    let context = gather_context(&subject, operation, namespace, &settings, cluster);
+    let old_object = request.old_object.filter(|raw| raw.get() != "null");
+    let mut context = gather_context(&subject, operation, namespace, &settings, cluster);
+    if let (Subject::Namespace(_), Operation::Update, Some(old)) = (&subject, operation, old_object)
+    {
+        // Unreadable, it is as if there were none: the label is then added.
+        context.previous_namespace = decode_json(old.get()).ok();
+    }
     let findings = check_all(&subject, &context, &settings);
     let lifecycle = lifecycle_of(
-        kind,
-        &subject,
-        raw_object,
-        request.old_object.filter(|raw| raw.get() != "null"),
-        &context,
-        &findings,
-        &settings,
-        cluster,
+        kind, &subject, raw_object, old_object, &context, &findings, &settings, cluster,
     );
     let findings = lifecycle.weigh(findings, &settings);
     let mut verdict = Verdict::from_findings(findings, &settings.rules, &object);
-    if let NamespaceInjection::Unknown { reason } = &context.namespace_injection {
+    if let NamespaceInjection::Unknown { failure } = &context.namespace_injection {
         if context.injection.is_some_and(|d| d.namespace_unknown) {
-            verdict.warnings.insert(
-                0,
-                format!(
-                    "{object}: could not read namespace {:?} ({}), whose labels and annotation can turn injection off, so the pods were judged as not meshed: nothing was added or rejected for the mesh. Fix: let the policy get Namespaces (contextAwareResources: v1 Namespace)",
-                    context.namespace,
-                    reason.trim_end_matches('.')
-                ),
-            );
+            verdict
+                .warnings
+                .insert(0, namespace_unknown(&object, &context.namespace, failure));
         }
     }
     if let Some(message) = verdict.rejection_message(&object) {
@@ -259,6 +254,23 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     let mut response = Response::accept().with_warnings(verdict.warnings);
     response.mutated_object = Some(mutated);
     Ok(response)
+}
+
+/// The warning for pods judged without their namespace: why it could not be
+/// read, and the remedy for that cause.
+fn namespace_unknown(object: &ObjectRef, namespace: &str, failure: &LookupFailure) -> String {
+    let what = format!("namespace {namespace:?}");
+    let problem = format!(
+        "{}, so its labels and annotation, which can turn injection off, are unknown: the pods were judged as not meshed, and nothing was added or rejected for the mesh",
+        failure.what_happened(&what)
+    );
+    let fix = failure.remedy(
+        "get",
+        "v1",
+        "Namespace",
+        &format!("create Namespace {namespace} before its workloads (the API server refuses an object whose namespace does not exist; in a manifest, put the Namespace first)"),
+    );
+    message_line(None, object, &problem, &fix)
 }
 
 fn decode_payload(payload: &[u8]) -> Result<Payload<'_>, String> {
@@ -349,9 +361,8 @@ fn gather_context(
         if rules.is_on(RuleId::InjectorWebhook)
             && needs_control_plane_namespace(configuration, settings)
         {
-            context.control_plane_namespace = cluster
-                .namespace(&settings.control_plane.namespace)
-                .map_or_else(Lookup::Failed, Lookup::Found);
+            context.control_plane_namespace =
+                looked_up(cluster.namespace(&settings.control_plane.namespace));
         }
         return context;
     }
@@ -361,15 +372,21 @@ fn gather_context(
     resolve_injection(&mut context, workload, settings, cluster);
     if critical_component(workload, &context.namespace, settings).is_some() {
         if rules.is_on(RuleId::DisruptionBudgets) {
-            context.disruption_budgets = cluster
-                .disruption_budgets(&context.namespace)
-                .map_or_else(Lookup::Failed, Lookup::Found);
+            context.disruption_budgets = looked_up(cluster.disruption_budgets(&context.namespace));
         }
         if rules.is_on(RuleId::NodeCapacity) {
-            context.nodes = cluster.nodes().map_or_else(Lookup::Failed, Lookup::Found);
+            context.nodes = looked_up(cluster.nodes());
         }
     }
     context
+}
+
+/// A host answer as the rules see it: the error told apart by kind.
+fn looked_up<T>(answer: Result<T, String>) -> Lookup<T> {
+    match answer {
+        Ok(found) => Lookup::Found(found),
+        Err(error) => Lookup::Failed(LookupFailure::from_host_error(&error)),
+    }
 }
 
 /// Linkerd's injection decision for the workload's pods, reading the
@@ -382,6 +399,7 @@ fn resolve_injection(
     cluster: &dyn ClusterLookup,
 ) {
     let injection_rules_on = [
+        RuleId::InjectionAnnotation,
         RuleId::SafeToEvict,
         RuleId::ProxyPresent,
         RuleId::ProxyResources,
@@ -395,12 +413,14 @@ fn resolve_injection(
     {
         context.namespace_injection = if context.namespace.is_empty() {
             NamespaceInjection::Unknown {
-                reason: "the request names no namespace".to_string(),
+                failure: LookupFailure::Failed("the request names no namespace".to_string()),
             }
         } else {
             match cluster.namespace(&context.namespace) {
                 Ok(namespace) => NamespaceInjection::Known(NamespaceFacts::of(&namespace.metadata)),
-                Err(reason) => NamespaceInjection::Unknown { reason },
+                Err(error) => NamespaceInjection::Unknown {
+                    failure: LookupFailure::from_host_error(&error),
+                },
             }
         };
     }

@@ -5,6 +5,7 @@
 //! table of the namespace's and the pod's `linkerd.io/inject`).
 
 use crate::objects::{Container, ObjectMeta};
+use crate::phrasebook::LookupFailure;
 use crate::settings::Settings;
 use crate::workload::{Workload, PROXY_CONTAINER};
 
@@ -89,7 +90,7 @@ pub enum NamespaceInjection {
     /// The lookup was not needed: the pod decides on its own.
     NotNeeded,
     /// The lookup failed; the decision is made from the object alone.
-    Unknown { reason: String },
+    Unknown { failure: LookupFailure },
 }
 
 /// Why a pod is or is not meshed.
@@ -465,7 +466,7 @@ mod tests {
     #[case::pod_disabled(Some("disabled"), false)]
     fn an_unknown_namespace_is_fail_safe(#[case] value: Option<&str>, #[case] flagged: bool) {
         let unknown = NamespaceInjection::Unknown {
-            reason: "denied".into(),
+            failure: LookupFailure::Refused("denied".into()),
         };
         let decision = resolve(&pod(value, json!({})), &unknown);
         assert!(!decision.meshed && !decision.injection_requested);

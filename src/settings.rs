@@ -438,6 +438,13 @@ impl Settings {
                 "controlPlane.replicas".into(),
                 "must be at least 1 (Linkerd's HA mode uses 3)".into(),
             );
+        } else if self.control_plane.replicas == 1 && self.rules.is_on(RuleId::DisruptionBudgets) {
+            // A budget for one replica either blocks every drain or protects
+            // nothing: the budget rule would refuse every budget there is.
+            invalid(
+                "controlPlane.replicas".into(),
+                "1 leaves no PodDisruptionBudget that both lets a node drain proceed and keeps a replica up, so rules.disruptionBudgets would refuse every budget; set controlPlane.replicas to 2 or more (Linkerd's HA mode uses 3), or set rules.disruptionBudgets: off".into(),
+            );
         }
         match self.control_plane.min_replicas_setting {
             Some(0) => invalid(
@@ -602,6 +609,7 @@ mod tests {
     #[case::empty_system_namespace(json!({"systemNamespaces": ["kube-system", ""]}), "settings.systemNamespaces[1]: must not be empty")]
     #[case::duplicate_system_namespace(json!({"systemNamespaces": ["a", "a"]}), "settings.systemNamespaces[1]: \"a\" is listed twice")]
     #[case::zero_replicas(json!({"controlPlane": {"replicas": 0}}), "settings.controlPlane.replicas: must be at least 1")]
+    #[case::one_replica_with_budgets(json!({"controlPlane": {"replicas": 1}}), "settings.controlPlane.replicas: 1 leaves no PodDisruptionBudget that both lets a node drain proceed and keeps a replica up")]
     #[case::no_components(json!({"controlPlane": {"components": []}}), "settings.controlPlane.components: must list at least one")]
     #[case::empty_control_plane_namespace(json!({"controlPlane": {"namespace": " "}}), "settings.controlPlane.namespace: must not be empty")]
     #[case::empty_webhook_name(json!({"injectorWebhook": {"name": ""}}), "settings.injectorWebhook.name: must not be empty")]
@@ -619,7 +627,7 @@ mod tests {
     #[rstest]
     #[case::default(json!({}), 2)]
     #[case::set(json!({"controlPlane": {"minReplicas": 3}}), 3)]
-    #[case::never_above_a_lowered_replicas(json!({"controlPlane": {"replicas": 1}}), 1)]
+    #[case::never_above_a_lowered_replicas(json!({"controlPlane": {"replicas": 1}, "rules": {"disruptionBudgets": "off"}}), 1)]
     #[case::set_with_replicas(json!({"controlPlane": {"replicas": 5, "minReplicas": 4}}), 4)]
     fn min_replicas(#[case] value: serde_json::Value, #[case] expected: u32) {
         let settings = decode(value).unwrap();

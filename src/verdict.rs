@@ -3,25 +3,8 @@
 
 use crate::finding::{Action, Finding, Severity};
 use crate::mutation::Edit;
+use crate::phrasebook::{message_line, ObjectRef};
 use crate::settings::RuleActions;
-
-/// Which object a message is about: `Deployment emojivoto/web`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{} {}", self.kind, self.name)
-        } else {
-            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {
@@ -35,14 +18,12 @@ pub struct Verdict {
     pub edits: Vec<Edit>,
 }
 
-/// `[rule] object: problem. Fix: fix`, with one full stop however the
-/// problem text ends.
 fn line(finding: &Finding, object: &ObjectRef) -> String {
-    let problem = finding.problem.trim_end().trim_end_matches('.');
-    format!(
-        "[{}] {object}: {problem}. Fix: {}",
-        finding.rule,
-        finding.fix.trim_end()
+    message_line(
+        Some(finding.rule.name()),
+        object,
+        &finding.problem,
+        &finding.fix,
     )
 }
 

@@ -178,6 +178,42 @@ impl Workload {
     }
 
     /// The pod's own metadata: the Pod's, or the template's.
+    /// Where the pod annotations sit in this object, for messages:
+    /// `spec.template.metadata.annotations`, or a Pod's `metadata.annotations`.
+    pub fn pod_annotations_place(&self) -> String {
+        let mut place = self.kind.template_path().join(".");
+        if !place.is_empty() {
+            place.push('.');
+        }
+        place.push_str("metadata.annotations");
+        place
+    }
+
+    /// Where a person changes the pods' annotations, for a fix: the
+    /// template, or for a Pod its controller's template (the controller
+    /// makes the pods from it), or a bare Pod's own metadata.
+    pub fn annotations_to_edit(&self) -> String {
+        match (self.kind, self.meta.controller_owner()) {
+            (WorkloadKind::Pod, Some(owner)) => format!(
+                "the pod template of its controller {}/{} (spec.template.metadata.annotations there)",
+                owner.kind, owner.name
+            ),
+            (WorkloadKind::Pod, None) => "the Pod's metadata.annotations".to_string(),
+            _ => self.pod_annotations_place(),
+        }
+    }
+
+    /// How a change to the pods' annotations reaches running pods.
+    pub fn how_pods_get_it(&self) -> &'static str {
+        match (self.kind, self.meta.controller_owner()) {
+            (WorkloadKind::Pod, Some(_)) => "the controller's next pods carry it",
+            (WorkloadKind::Pod, None) => {
+                "then delete and create the Pod again (a Pod's containers cannot change)"
+            }
+            _ => "the next rollout's pods carry it",
+        }
+    }
+
     pub fn pod_meta(&self) -> &ObjectMeta {
         &self.template.metadata
     }

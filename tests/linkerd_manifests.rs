@@ -165,7 +165,7 @@ fn controller_replicas_two_is_admitted_with_a_warning() {
         );
         assert!(
             under_defaults.warnings()[0]
-                .contains("runs 2 replica(s); HA mode runs 3 (controlPlane.replicas)"),
+                .contains("runs 2 replicas, which survive the loss of 1; HA mode runs 3 (controlPlane.replicas)"),
             "{:?}",
             under_defaults.warnings()
         );
@@ -207,7 +207,7 @@ fn one_replica_is_rejected_under_the_defaults() {
     let verdict = create(&module, &identity, &json!({}));
     assert_eq!(
         verdict.message.as_deref(),
-        Some("[controlPlaneReplicas] Deployment linkerd/linkerd-identity: critical component identity runs 1 replica(s); the policy accepts no fewer than 2 (controlPlane.minReplicas) and HA mode runs 3 (controlPlane.replicas). Fix: set spec.replicas: 3 (linkerd install --ha, or --controller-replicas=3), or set controlPlane.minReplicas: 1 in the policy settings if fewer replicas are intended")
+        Some("[controlPlaneReplicas] Deployment linkerd/linkerd-identity: critical component identity runs 1 replica; the policy accepts no fewer than 2 (controlPlane.minReplicas) and HA mode runs 3 (controlPlane.replicas). Fix: set spec.replicas: 3 (linkerd install --ha, or --controller-replicas=3), or set controlPlane.minReplicas: 1 in the policy settings if fewer replicas are intended")
     );
 }
 

@@ -295,7 +295,7 @@ mod tests {
         assert_eq!(alone.objects[0].outcome, Outcome::Accepted);
         assert!(alone.objects[0].warnings[0]
             .text
-            .contains("could not read namespace \"shop\""));
+            .contains("namespace \"shop\" does not exist"));
 
         let cluster = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: {linkerd.io/inject: enabled}\n";
         let with_cluster = evaluate(deployment, "", cluster).expect("evaluates");

@@ -210,8 +210,8 @@ fn title(kind: Option<&str>, namespace: Option<&str>, name: Option<&str>) -> Str
 /// `get_resource failed: Host error: namespaces "x" not found`, the page
 /// where to add the namespace); everything around it must match.
 fn normalize(warning: &str) -> String {
-    const BEFORE: &str = "could not read namespace ";
-    const AFTER: &str = "), whose labels and annotation";
+    const BEFORE: &str = "namespace \"";
+    const AFTER: &str = "), so its labels and annotation";
     let (Some(start), Some(end)) = (warning.find(BEFORE), warning.find(AFTER)) else {
         return warning.to_owned();
     };
@@ -273,12 +273,12 @@ fn playground_verdicts_equal_the_kubewarden_modules() {
 
 #[test]
 fn normalize_keeps_everything_but_the_lookup_error() {
-    let harness = "Deployment default/a: could not read namespace \"default\" (get_resource failed: Host error: namespaces \"default\" not found), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x";
-    let page = "Deployment default/a: could not read namespace \"default\" (namespaces \"default\" not found: it is neither in the manifest nor in the cluster box), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x";
+    let harness = "Deployment default/a: namespace \"default\" does not exist (get_resource failed: Host error: namespaces \"default\" not found), so its labels and annotation, which can turn injection off, are unknown. Fix: x";
+    let page = "Deployment default/a: namespace \"default\" does not exist (namespaces \"default\" not found: it is neither in the manifest nor in the cluster box), so its labels and annotation, which can turn injection off, are unknown. Fix: x";
     assert_eq!(normalize(harness), normalize(page));
     assert_eq!(
         normalize(harness),
-        "Deployment default/a: could not read namespace \"default\" (<lookup error>), whose labels and annotation can turn injection off, so the pods were judged as not meshed. Fix: x"
+        "Deployment default/a: namespace \"default\" does not exist (<lookup error>), so its labels and annotation, which can turn injection off, are unknown. Fix: x"
     );
     assert_eq!(normalize("other"), "other");
 }

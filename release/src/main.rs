@@ -139,6 +139,10 @@ enum Command {
         module: Option<PathBuf>,
         #[arg(long)]
         annotated: Option<PathBuf>,
+        /// Another build of the module (an earlier commit's, say): the
+        /// report then says by how much the module grew or shrank.
+        #[arg(long, value_name = "WASM")]
+        baseline: Option<PathBuf>,
     },
 }
 
@@ -244,10 +248,17 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => pull(&project, registry, reference, expect_digest, module, out),
         Command::Artifacthub { check, created_at } => artifacthub(&project, check, created_at),
-        Command::Size { module, annotated } => {
+        Command::Size {
+            module,
+            annotated,
+            baseline,
+        } => {
             let module = module.unwrap_or_else(|| project.module_path());
             let annotated = annotated.unwrap_or_else(|| project.annotated_module_path());
-            print!("{}", size::report(&module, &annotated)?);
+            print!(
+                "{}",
+                size::report(&module, &annotated, baseline.as_deref())?
+            );
             Ok(())
         }
     }

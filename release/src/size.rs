@@ -61,8 +61,8 @@ fn section_name(section: &Section) -> String {
 }
 
 /// Sizes of the built module (by section) and of the annotated one if it
-/// exists.
-pub fn report(module: &Path, annotated: &Path) -> Result<SizeReport> {
+/// exists, and against `baseline` when one is given.
+pub fn report(module: &Path, annotated: &Path, baseline: Option<&Path>) -> Result<SizeReport> {
     let bytes = read_module(module)?;
     let mut lines = vec![format!(
         "{}: {} bytes ({})",
@@ -94,5 +94,42 @@ pub fn report(module: &Path, annotated: &Path) -> Result<SizeReport> {
             annotated.display()
         ));
     }
+    if let Some(baseline) = baseline {
+        let before = read_module(baseline)?.len();
+        lines.push(change(&baseline.display().to_string(), before, bytes.len()));
+    }
     Ok(SizeReport { lines })
+}
+
+/// `against BASELINE (N bytes): +D bytes (+P %)`.
+fn change(baseline: &str, before: usize, after: usize) -> String {
+    // Display only: f64 is exact for any module size.
+    let delta = after as i64 - before as i64;
+    let percent = if before == 0 {
+        0.0
+    } else {
+        delta as f64 * 100.0 / before as f64
+    };
+    format!("against {baseline} ({before} bytes): {delta:+} bytes ({percent:+.2} %)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_signed_in_bytes_and_percent() {
+        assert_eq!(
+            change("old.wasm", 200_000, 199_000),
+            "against old.wasm (200000 bytes): -1000 bytes (-0.50 %)"
+        );
+        assert_eq!(
+            change("old.wasm", 1000, 1010),
+            "against old.wasm (1000 bytes): +10 bytes (+1.00 %)"
+        );
+        assert_eq!(
+            change("old.wasm", 1000, 1000),
+            "against old.wasm (1000 bytes): +0 bytes (+0.00 %)"
+        );
+    }
 }

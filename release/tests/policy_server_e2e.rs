@@ -188,12 +188,12 @@ fn policy_server_answers_as_the_api_server_expects() {
         (
             MUTATING,
             "deployment-meshed",
-            Expect::Warned(&["could not read namespace \"shop\"", "judged as not meshed"]),
+            Expect::Warned(&["namespace \"shop\"", "judged as not meshed"]),
         ),
         (
             VALIDATING,
             "pod-meshed-without-proxy",
-            Expect::Warned(&["could not read namespace \"shop\""]),
+            Expect::Warned(&["namespace \"shop\"", "judged as not meshed"]),
         ),
         (
             VALIDATING,

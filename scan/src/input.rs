@@ -35,6 +35,22 @@ pub enum InputError {
     },
     #[error("{file}: not a cluster dump: {problem}")]
     NotADump { file: String, problem: String },
+    /// The paths hold no Kubernetes object at all: each path, and what it
+    /// held instead.
+    #[error(
+        "no Kubernetes object to judge: {} (pass --allow-empty if that is expected)",
+        in_words(.0)
+    )]
+    NothingToJudge(Vec<String>),
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn in_words(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// One input: a file, or standard input.
@@ -123,12 +139,7 @@ impl Manifest {
                 line: first_line,
                 message,
             };
-            let mut values = Vec::new();
-            for document in serde_yaml_ng::Deserializer::from_str(text) {
-                let value =
-                    Value::deserialize(document).map_err(|error| yaml_error(error.to_string()))?;
-                values.push(value);
-            }
+            let mut values = parse_yaml(text, chunk.first_line).map_err(&yaml_error)?;
             let value = match values.len() {
                 0 => Value::Null,
                 1 => values.swap_remove(0),
@@ -153,6 +164,85 @@ impl Manifest {
             documents,
         })
     }
+
+    /// The Kubernetes objects it holds (each item of a `kind: List` is one).
+    pub fn object_count(&self) -> usize {
+        self.documents
+            .iter()
+            .map(|document| match &document.content {
+                Content::Object(_) => 1,
+                Content::List { items, .. } => items.len(),
+                Content::Empty | Content::Skipped(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Nothing but comments, blank lines and `---`.
+    pub fn is_blank(&self) -> bool {
+        self.documents
+            .iter()
+            .all(|document| document.content == Content::Empty)
+    }
+}
+
+/// The YAML documents of `text`, a chunk of a file starting on its line
+/// `first_line`. An error's message places it by the file's lines and
+/// columns, as every message of the scanner does.
+fn parse_yaml(text: &str, first_line: usize) -> Result<Vec<Value>, String> {
+    let parse = |text: &str| -> Result<Vec<Value>, serde_yaml_ng::Error> {
+        serde_yaml_ng::Deserializer::from_str(text)
+            .map(Value::deserialize)
+            .collect()
+    };
+    parse(text).map_err(|error| {
+        // libyaml counts lines from the start of the text it is given, and
+        // its messages can name two places ("... at line 2 column 1, while
+        // parsing a flow sequence at line 1 column 6"). Parsed again behind
+        // as many empty lines as the file has before the chunk (which
+        // changes nothing in YAML), the same error names the file's lines;
+        // columns are the file's already, a chunk starting a line.
+        let padding = first_line.saturating_sub(1);
+        let padded = format!("{}{text}", "\n".repeat(padding));
+        let message = parse(&padded).err().unwrap_or(error).to_string();
+        position_as_line(message, text, padding, first_line)
+    })
+}
+
+/// libyaml's reader places what it refuses (a control character) by byte
+/// offset, `at position N`, in the text it was given (`text` behind
+/// `padding` empty lines): that place as the file's line and column.
+pub(crate) fn position_as_line(
+    mut message: String,
+    text: &str,
+    padding: usize,
+    first_line: usize,
+) -> String {
+    const AT_POSITION: &str = " at position ";
+    let Some(start) = message.find(AT_POSITION) else {
+        return message;
+    };
+    let digits = start + AT_POSITION.len();
+    let end = message[digits..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(message.len(), |length| digits + length);
+    let offset = message[digits..end]
+        .parse::<usize>()
+        .ok()
+        .and_then(|position| position.checked_sub(padding))
+        .filter(|offset| text.is_char_boundary(*offset));
+    if let Some(offset) = offset {
+        let before = &text[..offset];
+        let line = first_line + before.matches('\n').count();
+        let column = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        message.replace_range(start..end, &format!(" at line {line} column {column}"));
+    }
+    message
 }
 
 /// What a parsed document is.
@@ -259,33 +349,87 @@ fn first_content_line(text: &str) -> usize {
     text.lines().position(is_content_line).unwrap_or(0)
 }
 
-/// Reads every source the user named, in order: `-` is standard input, a
-/// folder is walked recursively for `*.yaml`, `*.yml` and `*.json` files
-/// in path order, anything else is read as a file.
-pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
-    let mut sources = Vec::new();
+/// Reads and parses every path the user named, in order: `-` is standard
+/// input, a folder is walked recursively for `*.yaml`, `*.yml` and
+/// `*.json` files in path order, anything else is read as a file.
+///
+/// Paths that hold no Kubernetes object at all (an empty folder, empty
+/// standard input, only comments or values files) are an error naming
+/// each of them, unless `allow_empty`: a wrong path in CI must not pass
+/// as a clean scan.
+pub fn read_manifests(paths: &[PathBuf], allow_empty: bool) -> Result<Vec<Manifest>, InputError> {
+    let mut manifests = Vec::new();
+    let mut empty = Vec::new();
     for path in paths {
-        if path.as_os_str() == STDIN {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|cause| InputError::Io {
-                    path: "<stdin>".to_owned(),
-                    cause,
-                })?;
-            sources.push(Source {
-                name: STDIN.to_owned(),
-                text,
-            });
-        } else if path.is_dir() {
-            for file in manifest_files(path)? {
-                sources.push(read_file(&file)?);
-            }
-        } else {
-            sources.push(read_file(path)?);
-        }
+        let (named, sources) = read_path(path)?;
+        let parsed = sources
+            .into_iter()
+            .map(Manifest::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        empty.push(named.without_objects(path, &parsed));
+        manifests.extend(parsed);
     }
-    Ok(sources)
+    let objects: usize = manifests.iter().map(Manifest::object_count).sum();
+    if objects == 0 && !allow_empty {
+        return Err(InputError::NothingToJudge(
+            empty.into_iter().flatten().collect(),
+        ));
+    }
+    Ok(manifests)
+}
+
+/// What kind of path the user named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Stdin,
+    Folder,
+    File,
+}
+
+impl Named {
+    /// What `path` held, in words, when its `manifests` hold no object.
+    fn without_objects(self, path: &Path, manifests: &[Manifest]) -> Option<String> {
+        if manifests.iter().map(Manifest::object_count).sum::<usize>() > 0 {
+            return None;
+        }
+        let blank = manifests.iter().all(Manifest::is_blank);
+        let name = path.display();
+        Some(match (self, manifests.len()) {
+            (Self::Folder, 0) => format!("{name} has no *.yaml, *.yml or *.json file"),
+            (Self::Folder, 1) => format!("the 1 manifest file in {name} holds none"),
+            (Self::Folder, files) => format!("the {files} manifest files in {name} hold none"),
+            (Self::Stdin, _) if blank => "standard input is empty".to_owned(),
+            (Self::Stdin, _) => "standard input holds none".to_owned(),
+            (Self::File, _) if blank => format!("{name} is empty"),
+            (Self::File, _) => format!("{name} holds none"),
+        })
+    }
+}
+
+/// The sources one named path gives.
+fn read_path(path: &Path) -> Result<(Named, Vec<Source>), InputError> {
+    if path.as_os_str() == STDIN {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|cause| InputError::Io {
+                path: "<stdin>".to_owned(),
+                cause,
+            })?;
+        let source = Source {
+            name: STDIN.to_owned(),
+            text,
+        };
+        Ok((Named::Stdin, vec![source]))
+    } else if path.is_dir() {
+        let files = manifest_files(path)?
+            .iter()
+            .map(|file| read_file(file))
+            .collect::<Result<_, _>>()?;
+        Ok((Named::Folder, files))
+    } else {
+        Ok((Named::File, vec![read_file(path)?]))
+    }
 }
 
 /// The manifest files under `folder`, sorted by path.
@@ -437,11 +581,37 @@ mod tests {
             text: "apiVersion: v1\nkind: A\n---\nkey: [unclosed\n".into(),
         })
         .expect_err("not YAML");
-        let message = error.to_string();
-        assert!(
-            message.starts_with("bad.yaml: document 2 (line 4) is not valid YAML"),
-            "{message}"
+        assert_eq!(
+            error.to_string(),
+            "bad.yaml: document 2 (line 4) is not valid YAML: did not find expected ',' or ']' \
+             at line 5 column 1, while parsing a flow sequence at line 4 column 6"
         );
+    }
+
+    /// libyaml counts from the start of the text it parses; the scanner
+    /// parses one document at a time, and still names the file's lines.
+    #[rstest]
+    #[case::first_document(
+        "a: [\n",
+        "did not find expected node content at line 2 column 1, while parsing a flow node"
+    )]
+    #[case::after_comments(
+        "# one\n# two\n---\n# three\na: b: c\n",
+        "mapping values are not allowed in this context at line 5 column 5"
+    )]
+    #[case::third_document("a: 1\n---\nb: 2\n---\n\nc:\n\td\n", "found character that cannot start any token at line 7 column 1, while scanning for the next token")]
+    #[case::control_character(
+        "a: 1\n---\nb: \"x\u{1}\"\n",
+        "control characters are not allowed at line 3 column 6"
+    )]
+    fn yaml_errors_are_placed_by_the_files_lines(#[case] text: &str, #[case] place: &str) {
+        let error = Manifest::parse(Source {
+            name: "m.yaml".into(),
+            text: text.into(),
+        })
+        .expect_err("not YAML");
+        let message = error.to_string();
+        assert!(message.ends_with(place), "{message}");
     }
 
     #[test]

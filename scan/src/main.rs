@@ -7,12 +7,15 @@ use std::time::Duration;
 use clap::Parser;
 use linkerd_ha_scan::fix::{fixed_manifests, FixError};
 use linkerd_ha_scan::gate::{exit_status, FailOn, EXIT_USAGE};
-use linkerd_ha_scan::input::{read_cluster_dump, read_sources, InputError, Manifest};
+use linkerd_ha_scan::input::{read_cluster_dump, read_manifests, InputError};
 use linkerd_ha_scan::output::{render, render_text, Context, Format};
-use linkerd_ha_scan::scan::{scan, Summary};
+use linkerd_ha_scan::scan::{in_user_words, scan, Summary};
 use linkerd_ha_scan::settings::{self, rule_actions, SettingsError};
 use policy_harness::{Cluster, HarnessError, LoadOptions, PolicyModule};
 use serde_json::{json, Value};
+
+/// How every compiled WebAssembly module starts.
+const WASM_MAGIC: &[u8] = b"\0asm";
 
 /// The module `make build` writes, relative to a checkout.
 const BUILT_MODULE: &str = "target/wasm32-wasip1/release/linkerd_ha_policy.wasm";
@@ -32,7 +35,7 @@ disruption budgets, nodes) are answered from that cluster.",
     after_help = "Exit status:\n  \
 0  nothing was rejected (or what --fail-on names did not happen)\n  \
 1  something was rejected (or warned about, or changed: --fail-on)\n  \
-2  usage or input error: a missing file, YAML that does not parse, settings the policy refuses, a module that is not the policy\n  \
+2  usage or input error: a missing file, YAML that does not parse, paths that hold no Kubernetes object (unless --allow-empty), settings the policy refuses, a module that is not the policy\n  \
 3  the policy failed on an object (trapped, timed out, answered garbage)"
 )]
 struct Cli {
@@ -70,9 +73,21 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = FailOn::Reject)]
     fail_on: FailOn,
 
+    /// Accept paths that hold no Kubernetes object at all (an empty
+    /// folder, empty standard input, only comments or values files): exit
+    /// 0 with a 0-objects summary. Without it that is an input error (exit
+    /// 2), so that a wrong path in CI does not pass as a clean scan.
+    #[arg(long)]
+    allow_empty: bool,
+
     /// Write the manifests to standard output with the policy's changes
-    /// applied, in the same order (documents it leaves alone byte for
-    /// byte); the summary goes to standard error.
+    /// applied, in the same order; the text report (each object's verdict,
+    /// then the summary line) goes to standard error. Documents the policy
+    /// leaves alone come out byte for byte; a changed document is written
+    /// anew from its parsed value: its `---` line and the comments before
+    /// it stay, but comments inside it are dropped, its keys are sorted
+    /// alphabetically, and its indentation, flow style and quoting become
+    /// YAML's defaults.
     #[arg(long, conflicts_with = "output")]
     fix: bool,
 
@@ -81,10 +96,23 @@ struct Cli {
     #[arg(long, env = "LINKERD_HA_POLICY_MODULE", value_name = "FILE")]
     module: Option<PathBuf>,
 
-    /// Seconds the policy may take for one object (policy-server's
-    /// --policy-timeout).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// Seconds the policy may take for one object, at least 1 (policy-server's
+    /// --policy-timeout); past it, the object is a policy failure (exit 3).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = timeout_seconds)]
     timeout: u64,
+}
+
+/// `--timeout`: whole seconds, at least 1. There is no "no limit": a
+/// policy stuck in a loop must fail the job, not hang it.
+fn timeout_seconds(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err(
+            "the policy needs at least 1 second per object (there is no unlimited timeout)"
+                .to_owned(),
+        ),
+        Ok(seconds) => Ok(seconds),
+        Err(error) => Err(format!("not a whole number of seconds: {error}")),
+    }
 }
 
 /// Why the scan could not run: exit 2.
@@ -122,15 +150,12 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<u8, ScanError> {
     let settings = settings::load(cli.settings.as_deref())?;
-    let manifests = read_sources(&cli.paths)?
-        .into_iter()
-        .map(Manifest::parse)
-        .collect::<Result<Vec<_>, _>>()?;
+    let manifests = read_manifests(&cli.paths, cli.allow_empty)?;
     let cluster = cluster(&cli.cluster, cli.nodes)?;
 
     let module_path = module_path(cli.module.as_deref())?;
     let options = LoadOptions {
-        timeout: Some(Duration::from_secs(cli.timeout.max(1))),
+        timeout: Some(Duration::from_secs(cli.timeout)),
     };
     let mut policy = load_policy(&module_path, cluster, options)?;
     let validation = policy
@@ -221,13 +246,22 @@ fn load_policy(
     cluster: Cluster,
     options: LoadOptions,
 ) -> Result<PolicyModule, ScanError> {
-    let policy = PolicyModule::load_with(path, cluster, options).map_err(|error| match error {
-        HarnessError::Io { cause, .. } => ScanError::Input(InputError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| {
+        ScanError::Input(InputError::Io {
             path: path.display().to_string(),
             cause,
-        }),
-        other => not_the_policy(path, &other),
+        })
     })?;
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(ScanError::NotThePolicy {
+            path: path.display().to_string(),
+            reason: "not a compiled WebAssembly module (a .wasm file, as `make build` writes; \
+                     WebAssembly text must be compiled first, e.g. with `wasm-tools parse`)"
+                .to_owned(),
+        });
+    }
+    let policy = PolicyModule::from_bytes_with(&bytes, cluster, options)
+        .map_err(|error| not_the_policy(path, &error))?;
     match policy.protocol_version() {
         Ok(version) if version == "v1" => {
             // Any Kubewarden policy speaks v1; this one refuses settings it
@@ -249,10 +283,12 @@ fn load_policy(
     }
 }
 
+/// The module failed to load or to answer as the policy: its error on one
+/// line (wasmtime's backtraces span several, with the cause on the last).
 fn not_the_policy(path: &Path, error: &HarnessError) -> ScanError {
-    let reason = error.to_string();
+    let reason = in_user_words(error);
     ScanError::NotThePolicy {
         path: path.display().to_string(),
-        reason: reason.lines().next().unwrap_or_default().to_owned(),
+        reason: reason.lines().map(str::trim).collect::<Vec<_>>().join(" "),
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cluster_sim::findings::{split_message, Finding};
 use cluster_sim::{apply_request, str_at, ApplyRequest};
-use policy_harness::PolicyModule;
+use policy_harness::{HarnessError, PolicyModule};
 use serde_json::Value;
 
 use crate::input::{as_applied, Content, Manifest};
@@ -200,7 +200,7 @@ fn judge(
             };
             (judgement, warnings)
         }
-        Err(error) => (Judgement::PolicyFailed(error.to_string()), Vec::new()),
+        Err(error) => (Judgement::PolicyFailed(in_user_words(&error)), Vec::new()),
     };
     match &judgement {
         Judgement::Accepted => {
@@ -235,16 +235,29 @@ fn judge(
     }
 }
 
-/// How many objects ended which way.
+/// A policy-harness error as the scanner's user reads it. The harness
+/// speaks to the policy's developers, of itself ("the harness does not
+/// provide ..."); a scanner user knows no harness, only the policy module
+/// and the WebAssembly runtime the scanner runs it on.
+pub fn in_user_words(error: &HarnessError) -> String {
+    error
+        .to_string()
+        .replace("the harness", "the scanner's WebAssembly runtime")
+}
+
+/// How many objects ended which way: the summary line of every format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
+    /// Objects judged (each item of a `kind: List` is one).
     pub total: usize,
     pub accepted: usize,
     pub mutated: usize,
     pub rejected: usize,
     /// Objects the policy could not judge.
     pub failed: usize,
-    /// Objects accepted or mutated with at least one warning.
+    /// Objects with at least one warning, whatever their outcome (a
+    /// rejected object can carry warnings too): not a fifth outcome, and
+    /// not part of the sum.
     pub warned: usize,
 }
 
@@ -267,21 +280,67 @@ impl Summary {
 }
 
 impl std::fmt::Display for Summary {
-    /// `12 objects: 9 accepted, 2 mutated, 1 rejected (3 with warnings)`,
-    /// with `, N failed` when the policy failed on any.
+    /// `9 objects: 4 accepted, 2 mutated, 3 rejected; warnings on 2 objects`:
+    /// the outcomes add up to the total (with `, N failed` when the policy
+    /// failed on any); the part after `;` counts the objects of any outcome
+    /// that drew a warning, and is left out when none did.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let noun = if self.total == 1 { "object" } else { "objects" };
         write!(
             f,
-            "{} {noun}: {} accepted, {} mutated, {} rejected",
-            self.total, self.accepted, self.mutated, self.rejected
+            "{}: {} accepted, {} mutated, {} rejected",
+            count(self.total, "object", "objects"),
+            self.accepted,
+            self.mutated,
+            self.rejected
         )?;
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
         }
         if self.warned > 0 {
-            write!(f, " ({} with warnings)", self.warned)?;
+            write!(
+                f,
+                "; warnings on {}",
+                count(self.warned, "object", "objects")
+            )?;
         }
         Ok(())
+    }
+}
+
+/// `1 object`, `2 objects`.
+fn count(number: usize, one: &str, many: &str) -> String {
+    format!("{number} {}", if number == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn summary(counts: [usize; 5]) -> Summary {
+        let [accepted, mutated, rejected, failed, warned] = counts;
+        Summary {
+            total: accepted + mutated + rejected + failed,
+            accepted,
+            mutated,
+            rejected,
+            failed,
+            warned,
+        }
+    }
+
+    /// The outcomes add up to the total; the objects with warnings are
+    /// counted apart, of every outcome.
+    #[rstest]
+    #[case::issue_25([4, 2, 3, 0, 2], "9 objects: 4 accepted, 2 mutated, 3 rejected; warnings on 2 objects")]
+    #[case::no_warnings([4, 2, 3, 0, 0], "9 objects: 4 accepted, 2 mutated, 3 rejected")]
+    #[case::one([0, 0, 1, 0, 1], "1 object: 0 accepted, 0 mutated, 1 rejected; warnings on 1 object")]
+    #[case::failed([1, 0, 0, 2, 1], "3 objects: 1 accepted, 0 mutated, 0 rejected, 2 failed; warnings on 1 object")]
+    #[case::none([0, 0, 0, 0, 0], "0 objects: 0 accepted, 0 mutated, 0 rejected")]
+    fn the_summary_line_counts_warnings_apart_from_outcomes(
+        #[case] counts: [usize; 5],
+        #[case] line: &str,
+    ) {
+        assert_eq!(summary(counts).to_string(), line);
     }
 }

@@ -7,6 +7,8 @@ use linkerd_ha_policy::settings::{RuleActions, Settings};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::input::position_as_line;
+
 /// Why the settings file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -33,7 +35,7 @@ pub fn load(path: Option<&Path>) -> Result<Value, SettingsError> {
     for document in serde_yaml_ng::Deserializer::from_str(&text) {
         let value = Value::deserialize(document).map_err(|error| SettingsError::Yaml {
             path: name.clone(),
-            message: error.to_string(),
+            message: position_as_line(error.to_string(), &text, 0, 1),
         })?;
         documents.push(value);
     }
@@ -56,4 +58,26 @@ pub fn rule_actions(settings: &Value) -> RuleActions {
         .and_then(|bytes| Settings::from_json(&bytes).ok())
         .map(|settings| settings.rules)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The YAML parser's places are the file's lines and columns, even
+    /// where libyaml counts bytes.
+    #[test]
+    fn a_settings_error_names_its_line_and_column() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("settings.yaml");
+        std::fs::write(&path, "rules:\n  safeToEvict: \"x\u{1}\"\n").expect("written");
+        let error = load(Some(&path)).expect_err("not YAML").to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: not a YAML document: control characters are not allowed at line 2 column 18",
+                path.display()
+            )
+        );
+    }
 }

@@ -163,8 +163,9 @@ fn linkerd_default_install_is_rejected_for_its_single_replicas() {
     assert!(rules.contains(&"controlPlaneReplicas"), "{rules:?}");
 }
 
-/// `linkerd upgrade --ha | linkerd-ha-scan --cluster current.yaml -`: every
-/// object exists, so each is an UPDATE of the default install's.
+/// `linkerd upgrade --ha | linkerd-ha-scan --cluster current.yaml -`: what
+/// the default install created is an UPDATE; the three disruption budgets,
+/// which only `--ha` installs, are CREATEs (docs/scanner.md says so).
 #[test]
 fn linkerd_upgrade_ha_over_the_default_install_is_admitted_as_updates() {
     let ha = std::fs::read_to_string(fixture("install_ha_output.golden")).expect("fixture");
@@ -181,6 +182,26 @@ fn linkerd_upgrade_ha_over_the_default_install_is_admitted_as_updates() {
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let verdicts = verdicts(&run);
+    assert!(
+        verdicts.iter().all(|(_, _, outcome)| outcome == "accepted"),
+        "{verdicts:?}"
+    );
+    let count = |operation: &str| verdicts.iter().filter(|(_, op, _)| op == operation).count();
+    assert_eq!((count("UPDATE"), count("CREATE")), (39, 3));
+    let mut created: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, operation, _)| operation == "CREATE")
+        .map(|(object, _, _)| object.as_str())
+        .collect();
+    created.sort_unstable();
+    assert_eq!(
+        created,
+        [
+            "PodDisruptionBudget/linkerd-dst",
+            "PodDisruptionBudget/linkerd-identity",
+            "PodDisruptionBudget/linkerd-proxy-injector"
+        ]
+    );
     for deployment in [
         "linkerd-destination",
         "linkerd-identity",
@@ -224,7 +245,7 @@ fn each_object_is_judged_against_what_came_before_it() {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        warning.contains("could not read namespace \"shop\""),
+        warning.contains("namespace \"shop\" does not exist"),
         "{warning}"
     );
     // Applied twice, the second is an UPDATE of what the first stored.
@@ -282,6 +303,36 @@ fn text_is_the_default_and_says_where_each_object_is() {
     );
     let last = run.stdout.lines().last().unwrap_or_default();
     assert!(last.starts_with("4 objects: "), "{last}");
+}
+
+/// The summary line's outcomes add up to the objects; the objects with
+/// warnings are counted apart, whatever their outcome: in
+/// non-compliant.yaml one is accepted and one rejected.
+#[test]
+fn the_summary_line_counts_warned_objects_of_every_outcome_apart() {
+    let examples = ["kube-system.yaml", "meshed-app.yaml", "non-compliant.yaml"].map(example);
+    let mut args = vec!["--fail-on", "never"];
+    args.extend(examples.iter().map(String::as_str));
+    let run = scan(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("9 objects: 4 accepted, 2 mutated, 3 rejected; warnings on 2 objects")
+    );
+    let json = scan(&["-o", "json", &examples[2]]);
+    let report = json.json();
+    let warned: Vec<&str> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|result| result["warnings"].as_array().is_some_and(|w| !w.is_empty()))
+        .map(|result| result["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(warned, ["accepted", "rejected"]);
+    assert_eq!(
+        json.stderr,
+        "linkerd-ha-scan: 4 objects: 2 accepted, 0 mutated, 2 rejected; warnings on 2 objects\n"
+    );
 }
 
 fn validate(format: &str, text: &str) -> std::process::Output {
@@ -453,9 +504,15 @@ fn folders_are_read_recursively_in_path_order_and_non_objects_skipped() {
 /// A WAT guest speaking waPC that answers like the policy until asked to
 /// judge an object, and then traps.
 fn trapping_module(dir: &Path) -> String {
+    failing_module(dir, "unreachable")
+}
+
+/// The same guest, running `on_validate` when asked to judge an object.
+fn failing_module(dir: &Path, on_validate: &str) -> String {
     let wat = r#"(module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
   (data (i32.const 1024) "\"v1\"")
   (data (i32.const 1100) "{\"valid\":true}")
@@ -463,7 +520,7 @@ fn trapping_module(dir: &Path) -> String {
   (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
     (call $guest_request (i32.const 0) (i32.const 4096))
     ;; validate: 8 bytes of operation name
-    (if (i32.eq (local.get $op_len) (i32.const 8)) (then unreachable))
+    (if (i32.eq (local.get $op_len) (i32.const 8)) (then ON_VALIDATE))
     ;; protocol_version: no payload
     (if (i32.eqz (local.get $msg_len))
       (then (call $guest_response (i32.const 1024) (i32.const 4)) (return (i32.const 1))))
@@ -471,8 +528,9 @@ fn trapping_module(dir: &Path) -> String {
     (if (i32.eq (local.get $msg_len) (i32.const 2))
       (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
     (call $guest_response (i32.const 1200) (i32.const 41))
-    (i32.const 1)))"#;
-    let path = dir.join("trapping.wasm");
+    (i32.const 1)))"#
+        .replace("ON_VALIDATE", on_validate);
+    let path = dir.join("failing.wasm");
     std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
     path.display().to_string()
 }
@@ -600,15 +658,261 @@ fn help_explains_the_flags_and_exit_codes() {
         .arg("--help")
         .output()
         .expect("runs");
-    let help = String::from_utf8_lossy(&output.stdout);
+    // Wrapped to the terminal's width: compared with its words on one line.
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for expected in [
         "--cluster",
         "--fail-on",
         "--fix",
         "policy-report",
         "Exit status:",
-        "3  the policy failed",
+        "3 the policy failed",
+        "--allow-empty",
+        "paths that hold no Kubernetes object (unless --allow-empty)",
+        "at least 1",
+        "the text report",
+        "comments inside it are dropped",
     ] {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }
+}
+
+/// A policy that calls WASI beyond the sandbox fails on the object, and
+/// the error speaks of the scanner's WebAssembly runtime: a scanner user
+/// knows no test harness.
+#[test]
+fn a_policy_failure_is_told_in_the_users_words() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module = failing_module(
+        dir.path(),
+        "(drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))",
+    );
+    let file = example("kube-system.yaml");
+    let run = scan_with(&[&file], None, Some(&module));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "{file}:3: Namespace kube-system (CREATE): POLICY FAILED\n  error: guest call `validate` failed: guest call trapped: "
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(": the guest called WASI `fd_read`, which the scanner's WebAssembly runtime does not provide (its sandbox has no filesystem, sockets, clocks or environment)\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("2 objects: 0 accepted, 0 mutated, 0 rejected, 2 failed")
+    );
+    let json = scan_with(&["-o", "json", &file], None, Some(&module));
+    let message = json.json()["results"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("the scanner's WebAssembly runtime does not provide"),
+        "{message}"
+    );
+    for output in [&run.stdout, &run.stderr, &json.stdout, &json.stderr] {
+        assert!(!output.contains("harness"), "{output}");
+    }
+}
+
+/// WebAssembly text, or any file that is not a compiled module, given as
+/// the module: one line in the user's words.
+#[test]
+fn a_module_that_is_not_compiled_webassembly_is_named_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wat = dir.path().join("policy.wat");
+    std::fs::write(&wat, "(module)\n").expect("written");
+    let wat = wat.display().to_string();
+    let run = scan_with(&[&example("kube-system.yaml")], None, Some(&wat));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "linkerd-ha-scan: error: {wat}: not the linkerd-ha-policy module: not a compiled \
+             WebAssembly module (a .wasm file, as `make build` writes; WebAssembly text must be \
+             compiled first, e.g. with `wasm-tools parse`)\n"
+        )
+    );
+}
+
+/// Every line a YAML error names is a line of the file, whatever document
+/// it is in: the broken document's first line, and the parser's places.
+#[rstest]
+#[case::file(false)]
+#[case::stdin(true)]
+fn a_yaml_error_names_the_files_lines_and_columns(#[case] on_stdin: bool) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "# Source: app/ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\n# Source: app/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: fast: yes\n";
+    let path = dir.path().join("app.yaml");
+    std::fs::write(&path, text).expect("written");
+    let path = path.display().to_string();
+    let (run, name) = if on_stdin {
+        (scan_with(&["-"], Some(text), None), "<stdin>".to_owned())
+    } else {
+        (scan(&[&path]), path.clone())
+    };
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "linkerd-ha-scan: error: {name}: document 2 (line 8) is not valid YAML: mapping values \
+             are not allowed in this context at line 14 column 13\n"
+        )
+    );
+    // Two places in one message: both the file's lines.
+    let flow =
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n# broken\nkey: [unclosed\n";
+    let run = scan_with(&["-"], Some(flow), None);
+    assert_eq!(
+        run.stderr,
+        "linkerd-ha-scan: error: <stdin>: document 2 (line 6) is not valid YAML: did not find \
+         expected ',' or ']' at line 7 column 1, while parsing a flow sequence at line 6 column 6\n"
+    );
+}
+
+/// Paths that hold no Kubernetes object fail the job (a wrong path in CI),
+/// naming what each held; --allow-empty accepts them.
+#[rstest]
+#[case::empty_folder(&["EMPTY_DIR"], None, "EMPTY_DIR has no *.yaml, *.yml or *.json file")]
+#[case::folder_without_manifests(&["TEXT_DIR"], None, "TEXT_DIR has no *.yaml, *.yml or *.json file")]
+#[case::folder_of_non_objects(&["VALUES_DIR"], None, "the 2 manifest files in VALUES_DIR hold none")]
+#[case::empty_stdin(&["-"], Some(""), "standard input is empty")]
+#[case::comments_on_stdin(&["-"], Some("# nothing yet\n---\n"), "standard input is empty")]
+#[case::values_on_stdin(&["-"], Some("replicas: 3\n"), "standard input holds none")]
+#[case::empty_list(&["LIST"], None, "LIST holds none")]
+#[case::several(&["EMPTY_DIR", "-"], Some(""), "EMPTY_DIR has no *.yaml, *.yml or *.json file and standard input is empty")]
+fn nothing_to_judge_is_exit_2_unless_allowed(
+    #[case] args: &[&str],
+    #[case] stdin: Option<&str>,
+    #[case] reason: &str,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).expect("dir");
+        path
+    };
+    let empty_dir = folder("empty");
+    let text_dir = folder("text");
+    std::fs::write(text_dir.join("README.txt"), "apiVersion: v1\n").expect("written");
+    let values_dir = folder("values");
+    std::fs::write(values_dir.join("a.yaml"), "# comments only\n").expect("written");
+    std::fs::write(values_dir.join("values.yml"), "replicas: 3\n").expect("written");
+    let list = dir.path().join("list.yaml");
+    std::fs::write(&list, "apiVersion: v1\nkind: List\nitems: []\n").expect("written");
+    let names = [
+        ("EMPTY_DIR", empty_dir.display().to_string()),
+        ("TEXT_DIR", text_dir.display().to_string()),
+        ("VALUES_DIR", values_dir.display().to_string()),
+        ("LIST", list.display().to_string()),
+    ];
+    let named = |text: &str| {
+        names
+            .iter()
+            .fold(text.to_owned(), |text, (key, path)| text.replace(key, path))
+    };
+    let args: Vec<String> = args.iter().map(|arg| named(arg)).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let run = scan_with(&args, stdin, None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "linkerd-ha-scan: error: no Kubernetes object to judge: {} (pass --allow-empty if \
+             that is expected)\n",
+            named(reason)
+        )
+    );
+
+    let allowed = [&["--allow-empty"], args.as_slice()].concat();
+    let run = scan_with(&allowed, stdin, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "0 objects: 0 accepted, 0 mutated, 0 rejected\n");
+    let json = scan_with(&[&["-o", "json"], allowed.as_slice()].concat(), stdin, None);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.json()["summary"]["total"], 0);
+}
+
+/// One Kubernetes object anywhere is something to judge: a values file
+/// next to manifests is skipped with a note, as before.
+#[test]
+fn a_values_file_next_to_manifests_is_only_a_note() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, "replicas: 3\n").expect("written");
+    let values = values.display().to_string();
+    let run = scan(&[&values, &example("meshed-app.yaml")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!("linkerd-ha-scan: note: {values}: document 1 (line 1) skipped: it is not a Kubernetes object: no `apiVersion` or `kind`\n")
+    );
+}
+
+#[rstest]
+#[case::zero(
+    "0",
+    "the policy needs at least 1 second per object (there is no unlimited timeout)"
+)]
+#[case::not_a_number("1.5", "not a whole number of seconds: invalid digit found in string")]
+fn timeout_takes_whole_seconds_from_1(#[case] value: &str, #[case] why: &str) {
+    let run = scan(&["--timeout", value, &example("kube-system.yaml")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: invalid value '{value}' for '--timeout <SECONDS>': {why}\n"
+        )),
+        "{}",
+        run.stderr
+    );
+    let one = scan(&["--timeout", "1", &example("meshed-app.yaml")]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+}
+
+/// Under --fix, standard error gets the whole text report, exactly what
+/// the scan without --fix writes to standard output.
+#[test]
+fn fix_writes_the_text_report_to_standard_error() {
+    let file = example("kube-system.yaml");
+    let report = scan(&[&file]);
+    let fixed = scan(&["--fix", &file]);
+    assert_eq!(fixed.code, report.code);
+    assert_eq!(fixed.stderr, report.stdout);
+    assert!(
+        fixed.stderr.starts_with(&format!(
+            "{file}:3: Namespace kube-system (CREATE): MUTATED\n  patch: "
+        )),
+        "{}",
+        fixed.stderr
+    );
+    assert_eq!(
+        fixed.stderr.lines().last(),
+        Some("2 objects: 0 accepted, 1 mutated, 1 rejected")
+    );
+}
+
+/// What --help and docs/scanner.md say of a mutated document: written
+/// anew, its inner comments dropped, its keys sorted; the document the
+/// policy leaves alone stays byte for byte.
+#[test]
+fn fix_rewrites_a_mutated_document_without_its_inner_comments() {
+    let manifest = "# Source: ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system # the system namespace\n  labels: {team: platform}\n---\n# Source: cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c # untouched\n  namespace: default\n";
+    let fixed = scan_with(&["--fix", "-"], Some(manifest), None);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    assert_eq!(
+        fixed.stdout,
+        "# Source: ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  labels:\n    config.linkerd.io/admission-webhooks: disabled\n    team: platform\n  name: kube-system\n---\n# Source: cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c # untouched\n  namespace: default\n"
+    );
 }

@@ -8,6 +8,7 @@ use crate::finding::{Finding, RuleId, Severity};
 use crate::injection::CONTROL_PLANE_COMPONENT_LABEL;
 use crate::mutation::{Edit, JsonText};
 use crate::objects::PodAffinityTerm;
+use crate::phrasebook::count;
 use crate::quantity::{check_request, Quantity, RequestCheck};
 use crate::selector::{selects, WhenAbsent};
 use crate::settings::{ResourceContainers, Settings};
@@ -58,6 +59,11 @@ fn replicas(workload: &Workload) -> i64 {
     workload.replicas.unwrap_or(1)
 }
 
+/// Why a deadlock cannot be ruled out when the Node list was empty: no
+/// cluster runs on none, so the lookup saw a cluster without its nodes (a
+/// scan without them, or a replay).
+const NO_NODES_LISTED: &str = "no Node was listed (a cluster always has nodes; a scan needs --nodes or a --cluster dump that lists them), so a free node cannot be assumed";
+
 /// Nodes the scheduler could place the workload's pods on, when the cluster
 /// was asked and answered: not cordoned, every `NoSchedule`/`NoExecute`
 /// taint tolerated by the pod template. An empty answer means a restricted
@@ -96,25 +102,51 @@ impl Rule for ControlPlaneReplicas {
             return Vec::new();
         }
         if actual >= i64::from(minimum) {
+            // One replica leaves no budget to keep (see the settings check):
+            // the advice turns the budget rule off with it.
+            let budgets_too = if actual <= 1 && settings.rules.is_on(RuleId::DisruptionBudgets) {
+                " and rules.disruptionBudgets: off (one replica leaves no budget to keep)"
+            } else {
+                ""
+            };
             return vec![Finding::notice(
                 self.id(),
                 format!(
-                    "critical component {component} runs {actual} replica(s); HA mode runs {ha} (controlPlane.replicas), so it survives one fewer failure than HA mode does"
+                    "critical component {component} runs {}, which {}; HA mode runs {ha} (controlPlane.replicas), which survive the loss of {}",
+                    count(actual, "replica", "replicas"),
+                    survives(actual),
+                    i64::from(ha) - 1,
                 ),
                 format!(
-                    "set spec.replicas: {ha} (linkerd install --ha), or set controlPlane.replicas: {actual} in the policy settings if {actual} is intended"
+                    "set spec.replicas: {ha} (linkerd install --ha), or set controlPlane.replicas: {actual}{budgets_too} in the policy settings if {actual} is intended"
                 ),
             )];
         }
+        // minReplicas is at least 1 (the settings check): a component scaled
+        // to zero is only ever told to scale up.
+        let or_lower_the_minimum = if actual >= 1 {
+            format!(", or set controlPlane.minReplicas: {actual} in the policy settings if fewer replicas are intended")
+        } else {
+            String::new()
+        };
         vec![Finding::violation(
             self.id(),
             format!(
-                "critical component {component} runs {actual} replica(s){unset}; the policy accepts no fewer than {minimum} (controlPlane.minReplicas) and HA mode runs {ha} (controlPlane.replicas)"
+                "critical component {component} runs {}{unset}; the policy accepts no fewer than {minimum} (controlPlane.minReplicas) and HA mode runs {ha} (controlPlane.replicas)",
+                count(actual, "replica", "replicas")
             ),
             format!(
-                "set spec.replicas: {ha} (linkerd install --ha, or --controller-replicas={ha}), or set controlPlane.minReplicas: {actual} in the policy settings if fewer replicas are intended"
+                "set spec.replicas: {ha} (linkerd install --ha, or --controller-replicas={ha}){or_lower_the_minimum}"
             ),
         )]
+    }
+}
+
+/// What `replicas` ride out: the loss of all but one.
+fn survives(replicas: i64) -> String {
+    match replicas - 1 {
+        n if n <= 0 => "survives the loss of none".to_string(),
+        n => format!("survive the loss of {n}"),
     }
 }
 
@@ -291,7 +323,7 @@ impl Rollout {
     /// rollout needs a free node for its surge pod: none when replicas fill
     /// every schedulable node. Without a node count (nodeCapacity off) none
     /// is assumed, as HA mode assumes as many nodes as replicas; when the
-    /// lookup failed or came back empty, only a warning: rules never reject
+    /// lookup failed or listed no Node, only a warning: rules never reject
     /// on what they could not see.
     fn deadlock(&self, component: &str, workload: &Workload, context: &Context) -> Option<Finding> {
         let (room, seen) = match (&context.nodes, schedulable_nodes(workload, context)) {
@@ -303,16 +335,17 @@ impl Rollout {
                 ),
                 true,
             ),
-            (Lookup::Failed(reason), _) => (
-                format!("the Nodes could not be listed ({reason}), so a free node cannot be assumed"),
+            (Lookup::Failed(failure), _) => (
+                format!(
+                    "{}, so a free node cannot be assumed",
+                    failure.what_happened("the Nodes")
+                ),
                 false,
             ),
-            (Lookup::Found(_), _) => (
-                "the Node list came back empty (a restricted view), so a free node cannot be assumed".to_string(),
-                false,
-            ),
+            (Lookup::Found(_), _) => (NO_NODES_LISTED.to_string(), false),
             (Lookup::NotNeeded, _) => (
-                "the nodes are not counted (nodeCapacity is off), so no free node is assumed".to_string(),
+                "the nodes are not counted (nodeCapacity is off), so no free node is assumed"
+                    .to_string(),
                 true,
             ),
         };
@@ -496,11 +529,14 @@ impl Rule for NodeCapacity {
         if !spreads {
             return Vec::new();
         }
-        if let Lookup::Failed(reason) = &context.nodes {
+        if let Lookup::Failed(failure) = &context.nodes {
             return vec![Finding::notice(
                 self.id(),
-                format!("could not list Nodes to check room for {component}'s replicas: {reason}"),
-                "allow the policy server to list nodes (contextAwareResources: Node)".to_string(),
+                format!(
+                    "{}, so the room for {component}'s replicas is unknown",
+                    failure.what_happened("the Nodes")
+                ),
+                failure.remedy("list", "v1", "Node", "list the cluster's Nodes"),
             )];
         }
         let Some((schedulable, total)) = schedulable_nodes(workload, context) else {
@@ -526,6 +562,7 @@ mod tests {
     use crate::injection::NamespaceInjection;
     use crate::mutation::apply_all;
     use crate::objects::Node;
+    use crate::phrasebook::LookupFailure;
     use crate::rules::test_support::*;
     use rstest::rstest;
     use serde_json::{json, Value};
@@ -632,12 +669,12 @@ mod tests {
     }
 
     #[rstest]
-    #[case::one(json!(1), None, Some((false, "runs 1 replica(s); the policy accepts no fewer than 2 (controlPlane.minReplicas) and HA mode runs 3")))]
-    #[case::unset(Value::Null, None, Some((false, "runs 1 replica(s) (spec.replicas unset)")))]
-    #[case::controller_replicas_two(json!(2), None, Some((true, "runs 2 replica(s); HA mode runs 3 (controlPlane.replicas)")))]
+    #[case::one(json!(1), None, Some((false, "runs 1 replica; the policy accepts no fewer than 2 (controlPlane.minReplicas) and HA mode runs 3")))]
+    #[case::unset(Value::Null, None, Some((false, "runs 1 replica (spec.replicas unset)")))]
+    #[case::controller_replicas_two(json!(2), None, Some((true, "runs 2 replicas, which survive the loss of 1; HA mode runs 3 (controlPlane.replicas)")))]
     #[case::ha(json!(3), None, None)]
     #[case::more(json!(5), None, None)]
-    #[case::one_allowed_by_min_replicas(json!(1), Some(1), Some((true, "runs 1 replica(s); HA mode runs 3")))]
+    #[case::one_allowed_by_min_replicas(json!(1), Some(1), Some((true, "runs 1 replica, which survives the loss of none; HA mode runs 3")))]
     #[case::two_below_raised_min_replicas(json!(2), Some(3), Some((false, "no fewer than 3 (controlPlane.minReplicas)")))]
     fn replicas_below_ha_warn_and_below_the_minimum_reject(
         #[case] replicas: Value,
@@ -885,8 +922,8 @@ mod tests {
     }
 
     #[rstest]
-    #[case::lookup_failed(Lookup::Failed("forbidden".into()), "the Nodes could not be listed (forbidden)")]
-    #[case::empty_answer(plain_nodes(0), "the Node list came back empty")]
+    #[case::lookup_failed(Lookup::Failed(LookupFailure::Failed("timed out".into())), "the Nodes could not be read (timed out)")]
+    #[case::empty_answer(plain_nodes(0), "no Node was listed")]
     fn unseen_nodes_make_the_rollout_check_a_warning(
         #[case] nodes: Lookup<Vec<Node>>,
         #[case] room: &str,
@@ -1095,7 +1132,10 @@ mod tests {
     )]
     #[case::no_execute_taint_does_not_count(cluster_nodes(&[json!({}), json!({}), json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]})]), Some("only 2 of 3"))]
     #[case::prefer_no_schedule_counts(cluster_nodes(&[json!({}), json!({}), json!({"taints": [{"key": "spot", "effect": "PreferNoSchedule"}]})]), None)]
-    #[case::lookup_failed(Lookup::Failed("forbidden".into()), Some("could not list Nodes"))]
+    #[case::lookup_failed(
+        Lookup::Failed(LookupFailure::from_host_error("forbidden")),
+        Some("the Nodes could not be read (forbidden)")
+    )]
     #[case::empty_answer_is_no_verdict(plain_nodes(0), None)]
     fn node_capacity(#[case] lookup: Lookup<Vec<Node>>, #[case] problem: Option<&str>) {
         let findings = check_in(

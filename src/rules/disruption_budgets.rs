@@ -32,15 +32,30 @@ impl Rule for DisruptionBudgets {
                 };
                 match &context.disruption_budgets {
                     Lookup::NotNeeded => Vec::new(),
-                    Lookup::Failed(reason) => vec![Finding::notice(
+                    Lookup::Failed(failure) => vec![Finding::notice(
                         self.id(),
-                        format!("could not list PodDisruptionBudgets in {:?} to find {component}'s: {reason}", context.namespace),
-                        "allow the policy server to list PodDisruptionBudgets (contextAwareResources: policy/v1 PodDisruptionBudget)".to_string(),
+                        format!(
+                            "{}, so whether one selects {component} is unknown",
+                            failure.what_happened(&format!(
+                                "the PodDisruptionBudgets in {:?}",
+                                context.namespace
+                            ))
+                        ),
+                        failure.remedy(
+                            "list",
+                            "policy/v1",
+                            "PodDisruptionBudget",
+                            "list the namespace's PodDisruptionBudgets",
+                        ),
                     )],
                     Lookup::Found(budgets) => {
                         let pod_labels = &workload.pod_meta().labels;
                         let covered = budgets.iter().any(|budget| {
-                            selects(budget.spec.selector.as_ref(), WhenAbsent::SelectsNothing, pod_labels)
+                            selects(
+                                budget.spec.selector.as_ref(),
+                                WhenAbsent::SelectsNothing,
+                                pod_labels,
+                            )
                         });
                         if covered {
                             return Vec::new();
@@ -134,6 +149,7 @@ mod tests {
     use super::*;
     use crate::finding::Severity;
     use crate::injection::NamespaceInjection;
+    use crate::phrasebook::LookupFailure;
     use crate::rules::test_support::*;
     use crate::rules::Operation;
     use crate::workload::WorkloadKind;
@@ -272,7 +288,7 @@ mod tests {
 
     #[test]
     fn failed_lookup_is_only_a_warning() {
-        let findings = deployment_with(Lookup::Failed("forbidden".into()));
+        let findings = deployment_with(Lookup::Failed(LookupFailure::from_host_error("forbidden")));
         assert_eq!(findings[0].severity, Severity::Notice);
     }
 }

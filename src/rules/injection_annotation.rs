@@ -6,11 +6,11 @@
 
 use super::rule::{Context, Rule, Subject};
 use crate::finding::{Finding, RuleId};
-use crate::injection::{InjectMode, InjectValue, INJECT_ANNOTATION};
+use crate::injection::{InjectMode, InjectValue, MeshReason, INJECT_ANNOTATION};
 use crate::objects::ObjectMeta;
 use crate::phrasebook::quoted;
 use crate::settings::Settings;
-use crate::workload::WorkloadKind;
+use crate::workload::{Workload, WorkloadKind};
 
 pub struct InjectionAnnotation;
 
@@ -19,7 +19,7 @@ impl Rule for InjectionAnnotation {
         RuleId::InjectionAnnotation
     }
 
-    fn check(&self, subject: &Subject, _: &Context, _: &Settings) -> Vec<Finding> {
+    fn check(&self, subject: &Subject, context: &Context, _: &Settings) -> Vec<Finding> {
         let mut findings = Vec::new();
         match subject {
             Subject::Namespace(namespace) => check_value(
@@ -39,6 +39,9 @@ impl Rule for InjectionAnnotation {
                     ValueScope::Pod,
                     &mut findings,
                 );
+                if let Some(finding) = skipped_by_namespace_value(workload, context) {
+                    findings.push(finding);
+                }
                 if workload.kind != WorkloadKind::Pod {
                     if let Some(value) = workload.meta.annotation(INJECT_ANNOTATION) {
                         findings.push(Finding::notice(
@@ -57,6 +60,34 @@ impl Rule for InjectionAnnotation {
         }
         findings
     }
+}
+
+/// Pods that ask for injection in a namespace whose own value Linkerd
+/// rejects: Linkerd skips them all the same (report.go checks the
+/// namespace's value first), and only an event nobody reads says so.
+fn skipped_by_namespace_value(workload: &Workload, context: &Context) -> Option<Finding> {
+    let decision = context.injection?;
+    let asks = InjectValue::of(workload.pod_meta());
+    if decision.reason != MeshReason::InvalidNamespaceValue || !asks.requests_injection() {
+        return None;
+    }
+    let value = workload
+        .pod_meta()
+        .annotation(INJECT_ANNOTATION)
+        .unwrap_or_default();
+    Some(Finding::notice(
+        RuleId::InjectionAnnotation,
+        format!(
+            "{} asks for injection (`{INJECT_ANNOTATION}: {value}`), but namespace {:?} has a `{INJECT_ANNOTATION}` value Linkerd does not accept, so Linkerd skips injection for these pods",
+            workload.pod_annotations_place(),
+            context.namespace
+        ),
+        format!(
+            "set namespace {:?}'s `{INJECT_ANNOTATION}` to {} (lower case), or remove it",
+            context.namespace,
+            InjectMode::VALID
+        ),
+    ))
 }
 
 fn check_value(meta: &ObjectMeta, place: &str, scope: ValueScope, findings: &mut Vec<Finding>) {

@@ -13,6 +13,7 @@ use crate::finding::{Finding, RuleId};
 use crate::injection::{CNI_RESOURCE_LABEL, CONTROL_PLANE_COMPONENT_LABEL};
 use crate::json_value::StringMap;
 use crate::objects::{MutatingWebhook, MutatingWebhookConfiguration};
+use crate::phrasebook::LookupFailure;
 use crate::selector::{labels, selects, WhenAbsent};
 use crate::settings::Settings;
 
@@ -149,12 +150,18 @@ fn control_plane_pods_finding(
                 )
             })
         }
-        Lookup::Failed(reason) => Some(Finding::notice(
+        Lookup::Failed(failure) => Some(Finding::notice(
             RuleId::InjectorWebhook,
             problem(format!(
-                "and namespace {namespace:?} (controlPlane.namespace) could not be read to see whether it opted out ({reason})"
+                "and whether the control-plane namespace opted out is unknown: {}",
+                failure.what_happened(&format!("namespace {namespace:?} (controlPlane.namespace)"))
             )),
-            format!("{fix}; and let the policy get Namespaces (contextAwareResources: v1 Namespace)"),
+            match failure {
+                LookupFailure::NotFound(_) => format!(
+                    "{fix}; or, if the control plane lives elsewhere, set controlPlane.namespace to its namespace"
+                ),
+                other => format!("{fix}; or {}", other.remedy("get", "v1", "Namespace", "")),
+            },
         )),
         Lookup::NotNeeded => Some(Finding::violation(
             RuleId::InjectorWebhook,
@@ -169,6 +176,7 @@ mod tests {
     use super::*;
     use crate::finding::Severity;
     use crate::objects::NamespaceObject;
+    use crate::phrasebook::LookupFailure;
     use crate::rules::test_support::assert_only_finding;
     use crate::rules::Operation;
     use crate::settings::FailurePolicy;
@@ -307,7 +315,7 @@ mod tests {
     #[case::absent_and_namespace_selected(Value::Null, namespace(json!({})), Severity::Violation { edits: vec![] }, "its namespaceSelector selects the control-plane namespace \"linkerd\"")]
     #[case::other_label_and_namespace_selected(json!({"matchExpressions": [{"key": CNI_RESOURCE_LABEL, "operator": "DoesNotExist"}]}), namespace(json!({"team": "mesh"})), Severity::Violation { edits: vec![] }, "selects the control-plane namespace")]
     #[case::nothing_known(Value::Null, Lookup::NotNeeded, Severity::Violation { edits: vec![] }, "nothing shows the control-plane namespace opted out")]
-    #[case::namespace_unreadable(Value::Null, Lookup::Failed("forbidden".into()), Severity::Notice, "could not be read to see whether it opted out (forbidden)")]
+    #[case::namespace_unreadable(Value::Null, Lookup::Failed(LookupFailure::from_host_error("forbidden")), Severity::Notice, "whether the control-plane namespace opted out is unknown: namespace \"linkerd\" (controlPlane.namespace) could not be read (forbidden)")]
     fn control_plane_pods_sent_to_a_failing_closed_injector(
         #[case] selector: Value,
         #[case] namespace: Lookup<NamespaceObject>,

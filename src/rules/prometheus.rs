@@ -267,7 +267,7 @@ fn memory_finding(resources: &Resources, place: &str, settings: &Settings) -> Op
     Some(Finding::violation(
         RuleId::PrometheusRetention,
         format!("{place} has {have}, but {pods} meshed pods (prometheus.meshedPods) need about {needed} at ~5Mi each"),
-        format!("request at least {needed} of memory, or shorten retention"),
+        format!("set resources.requests.memory of {place} to at least {needed}"),
     ))
 }
 

@@ -2,7 +2,6 @@
 //! (the fail-closed guarantee of HA mode), and given resource requests.
 
 use super::rule::{path_with, Context, Operation, Rule, Subject};
-use super::safe_to_evict::pod_annotations_place;
 use crate::finding::Action;
 use crate::finding::{Finding, RuleId};
 use crate::injection::MeshReason;
@@ -130,7 +129,9 @@ impl Rule for ProxyResources {
                         names.join(" or ")
                     ),
                     format!(
-                        "set the requests through `{PROXY_CPU_REQUEST}` / `{PROXY_MEMORY_REQUEST}` on the pod template, or Linkerd's proxy.resources values, and redeploy"
+                        "set `{PROXY_CPU_REQUEST}` and `{PROXY_MEMORY_REQUEST}` in {} (or Linkerd's proxy.resources values, which the injector uses when they are absent); {}",
+                        workload.annotations_to_edit(),
+                        workload.how_pods_get_it()
                     ),
                 )
                 .fixed_by(
@@ -162,7 +163,7 @@ impl Rule for ProxyResources {
         if missing.is_empty() {
             return findings;
         }
-        let place = pod_annotations_place(workload);
+        let place = workload.pod_annotations_place();
         let annotations_path = path_with(&workload.pod_meta_path(), &["annotations"]);
         let listing: Vec<String> = missing
             .iter()
@@ -179,7 +180,11 @@ impl Rule for ProxyResources {
                         .collect::<Vec<_>>()
                         .join(" and ")
                 ),
-                format!("add {} to {place}", listing.join(" and ")),
+                format!(
+                    "add {} to {}",
+                    listing.join(" and "),
+                    workload.annotations_to_edit()
+                ),
             )
             .fixed_by(
                 missing
@@ -199,6 +204,7 @@ mod tests {
     use super::*;
     use crate::finding::Severity;
     use crate::injection::NamespaceInjection;
+    use crate::phrasebook::LookupFailure;
     use crate::rules::test_support::*;
     use crate::settings::RuleActions;
     use rstest::rstest;
@@ -255,7 +261,7 @@ mod tests {
     #[case::native_sidecar(json!({"linkerd.io/inject": "enabled"}), app(), json!([{"name": "linkerd-proxy", "restartPolicy": "Always"}]), NamespaceInjection::NotNeeded)]
     #[case::not_requested(json!({}), app(), json!([]), namespace_annotated(None))]
     #[case::disabled_in_enabled_namespace(json!({"linkerd.io/inject": "disabled"}), app(), json!([]), namespace_annotated(Some("enabled")))]
-    #[case::namespace_unknown(json!({}), app(), json!([]), NamespaceInjection::Unknown { reason: "forbidden".into() })]
+    #[case::namespace_unknown(json!({}), app(), json!([]), NamespaceInjection::Unknown { failure: LookupFailure::from_host_error("forbidden") })]
     #[case::invalid_pod_value_in_enabled_namespace(json!({"linkerd.io/inject": "true"}), app(), json!([]), namespace_annotated(Some("enabled")))]
     #[case::invalid_namespace_value(json!({"linkerd.io/inject": "enabled"}), app(), json!([]), namespace_annotated(Some("Enabled")))]
     #[case::istio_sidecar(json!({"linkerd.io/inject": "enabled"}), json!([{"name": "web"}, {"name": "istio-proxy"}]), json!([]), NamespaceInjection::NotNeeded)]

@@ -7,6 +7,7 @@ use crate::injection::{EffectiveInjection, NamespaceInjection};
 use crate::objects::{
     MutatingWebhookConfiguration, NamespaceObject, Node, PodDisruptionBudget, PrometheusObject,
 };
+use crate::phrasebook::LookupFailure;
 use crate::settings::Settings;
 use crate::workload::Workload;
 
@@ -30,7 +31,7 @@ pub enum Lookup<T> {
     NotNeeded,
     Found(T),
     /// The host call failed; rules must not reject on what they can't see.
-    Failed(String),
+    Failed(LookupFailure),
 }
 
 /// Everything a rule may know besides the object and the settings.
@@ -47,6 +48,8 @@ pub struct Context {
     /// `controlPlane.namespace` as the cluster holds it: read for the
     /// injector webhook, whose deadlock depends on its labels.
     pub control_plane_namespace: Lookup<NamespaceObject>,
+    /// A Namespace UPDATE's oldObject: what someone else's change removed.
+    pub previous_namespace: Option<NamespaceObject>,
 }
 
 impl Context {
@@ -59,6 +62,7 @@ impl Context {
             disruption_budgets: Lookup::NotNeeded,
             nodes: Lookup::NotNeeded,
             control_plane_namespace: Lookup::NotNeeded,
+            previous_namespace: None,
         }
     }
 }

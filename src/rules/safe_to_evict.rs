@@ -13,7 +13,7 @@ use crate::finding::{Finding, RuleId};
 use crate::mutation::Edit;
 use crate::phrasebook::quoted;
 use crate::settings::{SafeToEvictAnnotation, Settings};
-use crate::workload::{Workload, WorkloadKind};
+use crate::workload::WorkloadKind;
 
 pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
 pub const SAFE_TO_EVICT_LOCAL_VOLUMES: &str =
@@ -36,7 +36,8 @@ impl Rule for SafeToEvict {
         if settings.safe_to_evict.autoscaler_skips_local_storage || !meshed {
             return Vec::new();
         }
-        let place = pod_annotations_place(workload);
+        let place = workload.pod_annotations_place();
+        let edit_place = workload.annotations_to_edit();
         let annotations_path = path_with(&workload.pod_meta_path(), &["annotations"]);
         let meta = workload.pod_meta();
         match meta.annotation(SAFE_TO_EVICT) {
@@ -57,7 +58,7 @@ impl Rule for SafeToEvict {
                         "{place} sets `{SAFE_TO_EVICT}: {}`, which the Cluster Autoscaler does not understand (it reads only \"true\" and \"false\")",
                         quoted(other)
                     ),
-                    format!("set `{SAFE_TO_EVICT}: \"true\"` in {place}"),
+                    format!("set `{SAFE_TO_EVICT}: \"true\"` in {edit_place}"),
                 )]
             }
             None => {}
@@ -76,7 +77,7 @@ impl Rule for SafeToEvict {
                     "meshed pods need `{SAFE_TO_EVICT}: \"true\"` in {place}, or the proxy's {IDENTITY_VOLUME} volume blocks Cluster Autoscaler scale-down"
                 ),
                 format!(
-                    "add `{SAFE_TO_EVICT}: \"true\"` to {place} (or set safeToEvict.autoscalerSkipsLocalStorage if the autoscaler runs with --skip-nodes-with-local-storage=false)"
+                    "add `{SAFE_TO_EVICT}: \"true\"` to {edit_place} (or set safeToEvict.autoscalerSkipsLocalStorage if the autoscaler runs with --skip-nodes-with-local-storage=false)"
                 ),
             )
             .fixed_by(vec![Edit::insert(annotations_path, SAFE_TO_EVICT, "true")])],
@@ -108,7 +109,7 @@ impl Rule for SafeToEvict {
                         "meshed pods need {IDENTITY_VOLUME} listed in `{SAFE_TO_EVICT_LOCAL_VOLUMES}` in {place}{}, or the proxy's volume blocks Cluster Autoscaler scale-down{why}",
                         listed.map_or(String::new(), |l| format!(" (it lists {})", quoted(l)))
                     ),
-                    format!("set `{SAFE_TO_EVICT_LOCAL_VOLUMES}: {merged:?}` in {place}"),
+                    format!("set `{SAFE_TO_EVICT_LOCAL_VOLUMES}: {merged:?}` in {edit_place}"),
                 )
                 .fixed_by(vec![Edit::insert(
                     annotations_path,
@@ -118,16 +119,6 @@ impl Rule for SafeToEvict {
             }
         }
     }
-}
-
-/// Where a person would put a pod annotation on this kind, for messages.
-pub(crate) fn pod_annotations_place(workload: &Workload) -> String {
-    let mut place = workload.kind.template_path().join(".");
-    if !place.is_empty() {
-        place.push('.');
-    }
-    place.push_str("metadata.annotations");
-    place
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::injection::{InjectValue, NamespaceInjection, INJECT_ANNOTATION};
 pub use crate::injection::{ADMISSION_WEBHOOKS_DISABLED, ADMISSION_WEBHOOKS_LABEL};
 use crate::mutation::Edit;
 use crate::phrasebook::quoted;
-use crate::settings::Settings;
+use crate::settings::{FailurePolicy, Settings};
 
 pub struct SystemNamespaces;
 
@@ -25,7 +25,20 @@ impl Rule for SystemNamespaces {
                 if !is_system(settings, &meta.name) {
                     return findings;
                 }
-                if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED) {
+                let removed_now = context.previous_namespace.as_ref().is_some_and(|old| {
+                    old.metadata.label(ADMISSION_WEBHOOKS_LABEL)
+                        == Some(ADMISSION_WEBHOOKS_DISABLED)
+                });
+                if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED)
+                    && removed_now
+                {
+                    // With the injector loosened, as the HA page advises for
+                    // such clusters, the removal costs nothing.
+                    if settings.injector_webhook.failure_policy != FailurePolicy::Ignore {
+                        findings.push(label_removed(&meta.name, settings));
+                    }
+                } else if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED)
+                {
                     let found = meta
                         .label(ADMISSION_WEBHOOKS_LABEL)
                         .map_or("it is missing".to_string(), |v| {
@@ -75,7 +88,8 @@ impl Rule for SystemNamespaces {
                             context.namespace
                         ),
                         format!(
-                            "remove `{INJECT_ANNOTATION}` from the pod template, or run the workload outside {:?}",
+                            "remove `{INJECT_ANNOTATION}` from {}, or run the workload outside {:?}",
+                            workload.annotations_to_edit(),
                             context.namespace
                         ),
                     ));
@@ -100,6 +114,35 @@ impl Rule for SystemNamespaces {
         }
         findings
     }
+}
+
+/// An UPDATE that takes the label away from a namespace that had it: a
+/// reconciler that owns the namespace (a provider's addon manager) sends
+/// one on every sync. Putting the label back would fight it forever, so the
+/// policy leaves the UPDATE as it is and says what it costs, with the HA
+/// page's remedy: loosen the injector's failure policy.
+fn label_removed(namespace: &str, settings: &Settings) -> Finding {
+    let skipped_by_name = settings
+        .injector_webhook
+        .skipped_namespaces
+        .iter()
+        .any(|skipped| skipped == namespace);
+    let cost = if skipped_by_name {
+        format!(
+            "Linkerd's injector webhook (2.12 and later) still skips {namespace:?} by name (injectorWebhook.skippedNamespaces), but an older control plane's webhook is now called for its pods, and under failurePolicy Fail a down injector blocks them"
+        )
+    } else {
+        format!(
+            "Linkerd's injector webhook is now called for the pods of {namespace:?}, and under failurePolicy Fail a down injector blocks them"
+        )
+    };
+    Finding::notice(
+        RuleId::SystemNamespaces,
+        format!(
+            "this UPDATE removes the label `{ADMISSION_WEBHOOKS_LABEL}: {ADMISSION_WEBHOOKS_DISABLED}` that system namespace {namespace:?} had; the policy does not put it back, so a reconciler that rewrites the namespace settles instead of fighting the policy on every sync. {cost}"
+        ),
+        "keep the label in the copy of the namespace that the reconciler applies; if it cannot be kept there, set the injector webhook's failurePolicy to Ignore (and injectorWebhook.failurePolicy: Ignore in the policy settings), as Linkerd's HA page advises for clusters whose reconcilers revert kube-system".to_string(),
+    )
 }
 
 fn is_system(settings: &Settings, namespace: &str) -> bool {
@@ -163,6 +206,54 @@ mod tests {
         assert!(findings[0]
             .fix
             .contains("kubectl label namespace kube-system"));
+    }
+
+    /// What a reconciler sends: the label gone from a namespace that had it.
+    fn label_removed_update(old_labels: Value) -> Context {
+        let mut context = Context::new(Operation::Update, "");
+        context.previous_namespace = Some(
+            serde_json::from_value(
+                json!({"metadata": {"name": "kube-system", "labels": old_labels}}),
+            )
+            .unwrap(),
+        );
+        context
+    }
+
+    #[rstest]
+    #[case::removed_by_the_update(json!({ADMISSION_WEBHOOKS_LABEL: "disabled"}), true)]
+    #[case::never_there(json!({}), false)]
+    #[case::other_value_before(json!({ADMISSION_WEBHOOKS_LABEL: "enabled"}), false)]
+    fn a_label_someone_removed_is_not_put_back(
+        #[case] old_labels: Value,
+        #[case] left_alone: bool,
+    ) {
+        let subject = namespace(json!({"metadata": {"name": "kube-system"}}));
+        let findings = check(&subject, &label_removed_update(old_labels));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        if left_alone {
+            assert_eq!(findings[0].severity, Severity::Notice);
+            assert!(findings[0]
+                .problem
+                .contains("the policy does not put it back"));
+            assert!(findings[0]
+                .problem
+                .contains("still skips \"kube-system\" by name"));
+            assert!(findings[0].fix.contains("failurePolicy to Ignore"));
+        } else {
+            assert!(findings[0].has_edits(), "{findings:?}");
+        }
+    }
+
+    #[test]
+    fn a_removed_label_costs_nothing_once_the_injector_is_loosened() {
+        let subject = namespace(json!({"metadata": {"name": "kube-system"}}));
+        let mut settings = Settings::default();
+        settings.injector_webhook.failure_policy = FailurePolicy::Ignore;
+        let context = label_removed_update(json!({ADMISSION_WEBHOOKS_LABEL: "disabled"}));
+        assert!(SystemNamespaces
+            .check(&subject, &context, &settings)
+            .is_empty());
     }
 
     #[rstest]
