@@ -190,6 +190,11 @@ fn cases() -> Vec<Case> {
                    "move it to spec.template.metadata.annotations",
                    Object(json!({"metadata": {"annotations": null},
                                  "spec": {"template": {"metadata": {"annotations": {"linkerd.io/inject": "enabled"}}}}}))),
+        Case::new("annotation-contradicting-the-template", Some(InjectionAnnotation),
+                  with(deployment("plain", json!({"linkerd.io/inject": "disabled"})), json!({"metadata": {"annotations": {"linkerd.io/inject": "enabled"}}})))
+            .finds("own metadata has no effect",
+                   "give spec.template.metadata.annotations the value intended, and remove the one on the Deployment's own metadata",
+                   Object(json!({"metadata": {"annotations": null}}))),
         Case::new("invalid-namespace-value", Some(InjectionAnnotation), pod("typo", json!({"linkerd.io/inject": "enabled"})))
             .cluster([base_cluster(), vec![namespace("typo", json!({"linkerd.io/inject": "True"}), json!({}))]].concat())
             .finds("asks for injection",

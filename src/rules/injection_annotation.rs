@@ -43,23 +43,41 @@ impl Rule for InjectionAnnotation {
                     findings.push(finding);
                 }
                 if workload.kind != WorkloadKind::Pod {
-                    if let Some(value) = workload.meta.annotation(INJECT_ANNOTATION) {
-                        findings.push(Finding::notice(
-                            self.id(),
-                            format!(
-                                "`{INJECT_ANNOTATION}: {}` on the {}'s own metadata has no effect: Linkerd reads it from the pod template",
-                                quoted(value),
-                                workload.kind.name()
-                            ),
-                            format!("move it to {template_place}"),
-                        ));
-                    }
+                    findings.extend(misleading_own_value(workload, &template_place));
                 }
             }
             _ => {}
         }
         findings
     }
+}
+
+/// `linkerd.io/inject` on a workload's own metadata, where Linkerd never
+/// reads it. Linkerd's own manifests (`linkerd viz install`) carry the same
+/// value there and in the template: nothing is misread, so nothing is said.
+/// Only a value the template lacks, or contradicts, could mislead.
+fn misleading_own_value(workload: &Workload, template_place: &str) -> Option<Finding> {
+    let own = workload.meta.annotation(INJECT_ANNOTATION)?;
+    let kind = workload.kind.name();
+    let (what, fix) = match workload.pod_meta().annotation(INJECT_ANNOTATION) {
+        Some(template) if template == own => return None,
+        Some(template) => (
+            format!("the pod template says {}, and that is what Linkerd reads", quoted(template)),
+            format!("give {template_place} the value intended, and remove the one on the {kind}'s own metadata"),
+        ),
+        None => (
+            "Linkerd reads it from the pod template, which has none".to_string(),
+            format!("move it to {template_place}"),
+        ),
+    };
+    Some(Finding::notice(
+        RuleId::InjectionAnnotation,
+        format!(
+            "`{INJECT_ANNOTATION}: {}` on the {kind}'s own metadata has no effect: {what}",
+            quoted(own)
+        ),
+        fix,
+    ))
 }
 
 /// Pods that ask for injection in a namespace whose own value Linkerd
@@ -200,13 +218,38 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn annotation_on_the_workload_itself_is_flagged_as_having_no_effect() {
-        let findings = check(&deployment(None, Some("enabled")));
-        assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].severity, Severity::Notice);
-        assert!(findings[0]
-            .fix
-            .contains("spec.template.metadata.annotations"));
+    /// Only where the workload's own value could mislead: the template
+    /// lacks it or says otherwise (Linkerd's viz install writes both alike).
+    #[rstest]
+    #[case::template_lacks_it(None, Some("enabled"), Some("which has none"))]
+    #[case::template_says_otherwise(
+        Some("disabled"),
+        Some("enabled"),
+        Some("the pod template says \"disabled\"")
+    )]
+    #[case::template_agrees(Some("enabled"), Some("enabled"), None)]
+    #[case::only_the_template(Some("enabled"), None, None)]
+    fn the_workloads_own_value_is_flagged_only_where_it_could_mislead(
+        #[case] template: Option<&str>,
+        #[case] own: Option<&str>,
+        #[case] says: Option<&str>,
+    ) {
+        let findings = check(&deployment(template, own));
+        match says {
+            None => assert!(findings.is_empty(), "{findings:?}"),
+            Some(says) => {
+                assert_eq!(findings.len(), 1, "{findings:?}");
+                assert_eq!(findings[0].severity, Severity::Notice);
+                assert!(findings[0].problem.contains("has no effect"));
+                assert!(
+                    findings[0].problem.contains(says),
+                    "{:?}",
+                    findings[0].problem
+                );
+                assert!(findings[0]
+                    .fix
+                    .contains("spec.template.metadata.annotations"));
+            }
+        }
     }
 }

@@ -11,7 +11,9 @@ use serde_sarif::sarif::{
 };
 
 use super::{mutated_rules, patch_operations, Context};
-use crate::rules::{summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI};
+use crate::rules::{
+    readable_name, summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI,
+};
 use crate::scan::{Judgement, ObjectResult, Scan};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -153,7 +155,7 @@ fn descriptor(id: &str, context: &Context) -> ReportingDescriptor {
     };
     ReportingDescriptor::builder()
         .id(id.to_owned())
-        .name(id.to_owned())
+        .name(readable_name(id).to_owned())
         .short_description(text(summary))
         .full_description(text(&help))
         .help(text(&help))
