@@ -33,7 +33,14 @@ RELEASE := cargo run --quiet -p policy-release --
 KUBEWARDEN_INSTALL := ../shared/kubewarden/install.sh
 WITH_KUBEWARDEN = KW_BIN="$$($(KUBEWARDEN_INSTALL))" && export KWCTL="$$KW_BIN/kwctl" POLICY_SERVER="$$KW_BIN/policy-server" &&
 
-.PHONY: setup kubewarden build run test fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl load fuzz
+# The loopback Kubernetes cluster (cluster/README.md): etcd, kube-apiserver,
+# kube-controller-manager and kubectl v1.37.2 built from source once per
+# machine (about 10 min on 2 cores, under nice; instant afterwards). It prints
+# the folder holding them; the cluster tests read $$CLUSTER_BIN and $$KUBECTL.
+CLUSTER_BUILD := cluster/build.sh
+WITH_CLUSTER = CLUSTER_BIN="$$($(CLUSTER_BUILD))" && export CLUSTER_BIN KUBECTL="$$CLUSTER_BIN/kubectl" &&
+
+.PHONY: setup kubewarden build run test test-cluster fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl load fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
 # distribution registry on loopback; the signing tests check the SBOM's
@@ -45,6 +52,7 @@ setup:
 	command -v docker-registry >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-registry)
 	command -v wasm-opt >/dev/null || (apt-get update && apt-get install -y --no-install-recommends binaryen)
 	command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl)
+	command -v curl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends curl)
 	python3 -m venv --help >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends python3-venv python3-pip)
 
 # $(call optimise,MODULE): cargo puts its own output back at MODULE on every
@@ -85,13 +93,35 @@ lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Unit tests of the rules, end-to-end tests on the built module (waPC in
-# wasmtime, a real OCI registry, kwctl and policy-server 1.35), then the
-# playground in headless Chromium.
+# wasmtime, a real OCI registry, kwctl and policy-server 1.35), the policy
+# behind a real API server (test-cluster), then the playground in headless
+# Chromium and the fuzzers.
 test: build fmt lint
 	scan/tests/validators/setup.sh
-	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo test --workspace
+	$(WITH_KUBEWARDEN) POLICY_WASM=$(WASM) cargo test --workspace --exclude cluster-e2e
+	$(MAKE) test-cluster
 	POLICY_WASM=$(WASM) LINKERD_HA_SCAN=$(abspath $(TARGET_DIR)/debug/linkerd-ha-scan) web/tests/run.sh
 	fuzz/run.sh 60
+
+# The policy behind a real API server (cluster/e2e/, docs/cluster.md): each
+# scenario starts its own loopback cluster and policy-server 1.35 as its
+# webhook, and drives it with kubectl. --nocapture shows which scenario runs.
+test-cluster: annotate
+	$(WITH_KUBEWARDEN) $(WITH_CLUSTER) POLICY_WASM=$(WASM) \
+		cargo test -p cluster-e2e -- --test-threads=1 --nocapture
+
+# What the API server measures (docs/performance.md, "Behind a real API
+# server"): one loopback cluster, policy-server 1.35 serving our module, then
+# the floor policy, as the webhooks of policy.yaml's two policies; ROUNDS
+# applies of Linkerd's HA install and a meshed application under each, and
+# kube-apiserver's apiserver_admission_webhook_admission_duration_seconds
+# read from /metrics before and after. Not a gate: figures only.
+ROUNDS ?= 20
+bench-cluster: annotate
+	cargo build --release --target wasm32-wasip1 -p floor-policy
+	$(call optimise,$(FLOOR_WASM))
+	$(WITH_KUBEWARDEN) $(WITH_CLUSTER) POLICY_WASM=$(WASM) FLOOR_WASM=$(FLOOR_WASM) ROUNDS=$(ROUNDS) \
+		cargo run -p cluster-e2e --bin admission_latency
 
 # Each cargo-fuzz target for SECONDS from the committed corpus.
 SECONDS_PER_TARGET ?= 60

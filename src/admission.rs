@@ -200,10 +200,16 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
             source,
         })?;
     let meta = subject_meta(&subject);
-    let namespace = request
-        .namespace
-        .filter(|ns| !ns.is_empty())
-        .unwrap_or_else(|| meta.namespace.clone());
+    // The API server names a Namespace's own name as the request's
+    // namespace; a cluster-scoped object lives in none.
+    let namespace = if kind.is_cluster_scoped() {
+        String::new()
+    } else {
+        request
+            .namespace
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| meta.namespace.clone())
+    };
     let object = ObjectRef {
         kind: kind_name.clone(),
         namespace: namespace.clone(),
@@ -322,6 +328,10 @@ impl SubjectKind {
             ("monitoring.coreos.com", "Prometheus") => Self::Prometheus,
             _ => return None,
         })
+    }
+
+    fn is_cluster_scoped(self) -> bool {
+        matches!(self, Self::Namespace | Self::WebhookConfiguration)
     }
 
     fn decode(self, json: &str) -> Result<Subject, crate::workload::DecodeError> {

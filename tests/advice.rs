@@ -205,6 +205,12 @@ fn cases() -> Vec<Case> {
             .finds("must carry the label",
                    "kubectl label namespace kube-system config.linkerd.io/admission-webhooks=disabled --overwrite",
                    Object(json!({"metadata": {"labels": {"config.linkerd.io/admission-webhooks": "disabled"}}}))),
+        // An UPDATE never gets the label: said, with the command.
+        Case::new("system-namespace-label-missing-on-update", Some(SystemNamespaces), namespace("kube-system", json!({}), json!({})))
+            .updating(namespace("kube-system", json!({}), json!({})))
+            .finds("lacks the label",
+                   "kubectl label namespace kube-system config.linkerd.io/admission-webhooks=disabled --overwrite",
+                   Object(json!({"metadata": {"labels": {"config.linkerd.io/admission-webhooks": "disabled"}}}))),
         // A reconciler's sync: the label is not put back (no fight); the
         // fix is the reconciler's copy.
         Case::new("system-namespace-label-removed", Some(SystemNamespaces), namespace("kube-system", json!({}), json!({})))

@@ -669,7 +669,8 @@ fn findings(verdict: &Verdict) -> (BTreeSet<(String, &'static str)>, usize) {
 /// Property 3: a workload's verdict is its template's, as a Pod: same acceptance,
 /// the same rules reporting in the same places, the same patch below the
 /// template. Up to the kind: only a workload's own metadata can carry a
-/// misplaced `linkerd.io/inject`, which is reported there.
+/// misplaced `linkerd.io/inject`, which is reported there when the template
+/// lacks it or says otherwise (the same value in both misleads no one).
 fn same_verdict_as_its_pod(
     policy: &dyn Evaluator,
     workload: &Workload,
@@ -689,8 +690,15 @@ fn same_verdict_as_its_pod(
         of_pod.message
     );
     let (mut expected, untagged) = findings(&of_pod);
-    if workload.own_annotations.contains_key(INJECT) {
-        expected.insert(("injectionAnnotation".to_string(), "warning"));
+    let template_value = workload
+        .template_metadata
+        .as_ref()
+        .and_then(|meta| meta.get("annotations"))
+        .and_then(|annotations| annotations.get(INJECT));
+    if let Some(own) = workload.own_annotations.get(INJECT) {
+        if template_value != Some(own) {
+            expected.insert(("injectionAnnotation".to_string(), "warning"));
+        }
     }
     prop_assert_eq!(findings(&of_workload), (expected, untagged));
 

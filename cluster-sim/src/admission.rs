@@ -85,8 +85,9 @@ pub fn admission_request(object: &Value, operation: &str) -> Value {
 /// * `kind`/`requestKind` come from the object's `apiVersion` and `kind`,
 ///   `resource`/`requestResource` from [`resource_for_kind`];
 /// * `name` and `namespace` come from the object's metadata; the namespace is
-///   left out for cluster-scoped kinds, and so is the name when absent (a
-///   CREATE relying on `generateName`), as the API server does;
+///   left out for cluster-scoped kinds but a Namespace, whose own name the
+///   API server sends, and so is the name when absent (a CREATE relying on
+///   `generateName`), as the API server does;
 /// * `object` is sent for CREATE and UPDATE, `oldObject` for UPDATE and
 ///   DELETE (the same object unless [`Self::old_object`] says otherwise).
 #[derive(Debug, Clone)]
@@ -153,6 +154,12 @@ impl<'a> AdmissionRequestBuilder<'a> {
         if is_namespaced_kind(kind) {
             if let Some(namespace) = str_at(self.object, &["metadata", "namespace"]) {
                 request.insert("namespace".into(), namespace.into());
+            }
+        } else if kind == "Namespace" {
+            // The API server files a Namespace under itself (seen on
+            // kube-apiserver 1.37: request.namespace is its own name).
+            if let Some(name) = str_at(self.object, &["metadata", "name"]) {
+                request.insert("namespace".into(), name.into());
             }
         }
         request.insert("operation".into(), self.operation.into());
@@ -258,7 +265,6 @@ mod tests {
     }
 
     #[rstest]
-    #[case::namespace("v1", "Namespace")]
     #[case::node("v1", "Node")]
     #[case::mutating_webhook("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")]
     #[case::cluster_role("rbac.authorization.k8s.io/v1", "ClusterRole")]
@@ -273,6 +279,15 @@ mod tests {
         assert!(request.get("namespace").is_none());
         assert_eq!(request["name"], "x");
         assert!(!is_namespaced_kind(kind));
+    }
+
+    #[test]
+    fn a_namespace_is_filed_under_its_own_name() {
+        let object =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}});
+        let request = admission_request(&object, "UPDATE");
+        assert_eq!(request["namespace"], "kube-system");
+        assert!(!is_namespaced_kind("Namespace"));
     }
 
     #[test]

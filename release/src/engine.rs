@@ -342,12 +342,36 @@ pub struct PolicyServerConfig {
     pub workers: Option<usize>,
 }
 
-/// A policy-server process on loopback, without TLS and without a cluster
-/// (`--ignore-kubernetes-connection-failure`); killed on drop.
+/// The serving certificate and key policy-server presents when it is an
+/// API server's webhook (`--cert-file`, `--key-file`).
+#[derive(Debug, Clone)]
+pub struct ServingTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// How to run policy-server beyond [`PolicyServerConfig`] (kept apart so
+/// that the callers' struct literals of the config keep building).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyServerOptions {
+    /// More command-line arguments (e.g. `--verification-path`).
+    pub extra_args: Vec<std::ffi::OsString>,
+    /// Serve HTTPS with this certificate; plain HTTP without.
+    pub tls: Option<ServingTls>,
+    /// A kubeconfig for the context-aware lookups, given as `KUBECONFIG`
+    /// (kube-rs reads it as kubectl does). Without one, the server runs with
+    /// `--ignore-kubernetes-connection-failure`: every lookup fails.
+    pub kubeconfig: Option<PathBuf>,
+    /// How many times to try free ports (1 when the server is expected to
+    /// refuse to start); 0 counts as 1.
+    pub attempts: usize,
+}
+
+/// A policy-server process on loopback (by default without TLS and without
+/// a cluster: `--ignore-kubernetes-connection-failure`); killed on drop.
 pub struct PolicyServer {
     config: PolicyServerConfig,
-    /// More command-line arguments (e.g. `--verification-path`).
-    extra_args: Vec<std::ffi::OsString>,
+    options: PolicyServerOptions,
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
@@ -367,6 +391,23 @@ impl PolicyServer {
         extra_args: Vec<std::ffi::OsString>,
         attempts: usize,
     ) -> Result<PolicyServer> {
+        Self::start_with_options(
+            config,
+            PolicyServerOptions {
+                extra_args,
+                attempts,
+                ..PolicyServerOptions::default()
+            },
+        )
+    }
+
+    /// As `start`, with TLS, a cluster to look things up in, more
+    /// arguments or a number of attempts.
+    pub fn start_with_options(
+        config: PolicyServerConfig,
+        options: PolicyServerOptions,
+    ) -> Result<PolicyServer> {
+        let attempts = options.attempts;
         let dir = tempfile::tempdir().map_err(io("creating policy-server's folder"))?;
         let policies = serde_yaml_ng::to_string(&config.policies)
             .map_err(|e| EngineError::PolicyYaml(e.to_string()))?;
@@ -383,7 +424,7 @@ impl PolicyServer {
         }
         let mut server = PolicyServer {
             config,
-            extra_args,
+            options,
             dir,
             child: None,
             port: 0,
@@ -436,14 +477,28 @@ impl PolicyServer {
             .arg("--sources-path")
             .arg(root.join("sources.yml"))
             .args(["--log-level", "warn", "--log-no-color"])
-            .arg("--ignore-kubernetes-connection-failure")
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io("policy-server log"))?)
             .stderr(log);
         if let Some(workers) = self.config.workers {
             command.args(["--workers", &workers.to_string()]);
         }
-        command.args(&self.extra_args);
+        if let Some(tls) = &self.options.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.cert_file)
+                .arg("--key-file")
+                .arg(&tls.key_file);
+        }
+        match &self.options.kubeconfig {
+            Some(kubeconfig) => {
+                command.env("KUBECONFIG", kubeconfig);
+            }
+            None => {
+                command.arg("--ignore-kubernetes-connection-failure");
+            }
+        }
+        command.args(&self.options.extra_args);
         // Only what is given here: no KUBEWARDEN_* override from the caller.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("KUBEWARDEN_") {
@@ -471,9 +526,14 @@ impl PolicyServer {
         Ok(())
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when it serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -2,7 +2,7 @@
 //! they carry `config.linkerd.io/admission-webhooks: disabled` and never ask
 //! for injection.
 
-use super::rule::{path_with, Context, Rule, Subject};
+use super::rule::{path_with, Context, Operation, Rule, Subject};
 use crate::finding::{Finding, RuleId};
 use crate::injection::{InjectValue, NamespaceInjection, INJECT_ANNOTATION};
 pub use crate::injection::{ADMISSION_WEBHOOKS_DISABLED, ADMISSION_WEBHOOKS_LABEL};
@@ -29,16 +29,20 @@ impl Rule for SystemNamespaces {
                     old.metadata.label(ADMISSION_WEBHOOKS_LABEL)
                         == Some(ADMISSION_WEBHOOKS_DISABLED)
                 });
-                if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED)
-                    && removed_now
-                {
-                    // With the injector loosened, as the HA page advises for
-                    // such clusters, the removal costs nothing.
-                    if settings.injector_webhook.failure_policy != FailurePolicy::Ignore {
+                let labelled =
+                    meta.label(ADMISSION_WEBHOOKS_LABEL) == Some(ADMISSION_WEBHOOKS_DISABLED);
+                if !labelled && context.operation == Operation::Update {
+                    // The label is the policy's to add when the namespace is
+                    // created, never on an UPDATE: a reconciler that replaces
+                    // the namespace on every sync would otherwise lose it and
+                    // get it back forever (the HA page's own case).
+                    if !removed_now {
+                        findings.push(missing_on_update(&meta.name));
+                    } else if settings.injector_webhook.failure_policy != FailurePolicy::Ignore {
+                        // Loosened, as the page advises, the removal costs nothing.
                         findings.push(label_removed(&meta.name, settings));
                     }
-                } else if meta.label(ADMISSION_WEBHOOKS_LABEL) != Some(ADMISSION_WEBHOOKS_DISABLED)
-                {
+                } else if !labelled {
                     let found = meta
                         .label(ADMISSION_WEBHOOKS_LABEL)
                         .map_or("it is missing".to_string(), |v| {
@@ -116,6 +120,20 @@ impl Rule for SystemNamespaces {
     }
 }
 
+/// An UPDATE of a system namespace that lacked the label before it too:
+/// said, never mutated, so that a reconciler's syncs settle.
+fn missing_on_update(namespace: &str) -> Finding {
+    Finding::notice(
+        RuleId::SystemNamespaces,
+        format!(
+            "system namespace {namespace:?} lacks the label `{ADMISSION_WEBHOOKS_LABEL}: {ADMISSION_WEBHOOKS_DISABLED}`, so the API server may call Linkerd's injector for its pods; the policy adds the label only when a namespace is created, never on an UPDATE, so that it never fights what reconciles the namespace"
+        ),
+        format!(
+            "kubectl label namespace {namespace} {ADMISSION_WEBHOOKS_LABEL}={ADMISSION_WEBHOOKS_DISABLED} --overwrite, and keep the label in whatever applies the namespace"
+        ),
+    )
+}
+
 /// An UPDATE that takes the label away from a namespace that had it: a
 /// reconciler that owns the namespace (a provider's addon manager) sends
 /// one on every sync. Putting the label back would fight it forever, so the
@@ -191,7 +209,7 @@ mod tests {
     #[case::label_other_value(json!({ADMISSION_WEBHOOKS_LABEL: "enabled"}))]
     fn unlabelled_kube_system_is_fixed_by_adding_the_label(#[case] labels: Value) {
         let subject = namespace(json!({"metadata": {"name": "kube-system", "labels": labels}}));
-        let findings = check(&subject, &Context::new(Operation::Update, ""));
+        let findings = check(&subject, &Context::new(Operation::Create, ""));
         assert_eq!(findings.len(), 1);
         assert_eq!(
             findings[0].severity,
@@ -220,29 +238,36 @@ mod tests {
         context
     }
 
+    /// An UPDATE never gets the label, whether it removes it (what a
+    /// replace-style reconciler sends) or the namespace never had it: a
+    /// reconciler's syncs then settle after at most the CREATE's mutation.
     #[rstest]
-    #[case::removed_by_the_update(json!({ADMISSION_WEBHOOKS_LABEL: "disabled"}), true)]
-    #[case::never_there(json!({}), false)]
-    #[case::other_value_before(json!({ADMISSION_WEBHOOKS_LABEL: "enabled"}), false)]
-    fn a_label_someone_removed_is_not_put_back(
-        #[case] old_labels: Value,
-        #[case] left_alone: bool,
-    ) {
+    #[case::removed_by_the_update(json!({ADMISSION_WEBHOOKS_LABEL: "disabled"}), "the policy does not put it back")]
+    #[case::never_there(json!({}), "only when a namespace is created, never on an UPDATE")]
+    #[case::other_value_before(json!({ADMISSION_WEBHOOKS_LABEL: "enabled"}), "only when a namespace is created, never on an UPDATE")]
+    fn an_update_never_adds_the_label(#[case] old_labels: Value, #[case] says: &str) {
         let subject = namespace(json!({"metadata": {"name": "kube-system"}}));
         let findings = check(&subject, &label_removed_update(old_labels));
         assert_eq!(findings.len(), 1, "{findings:?}");
-        if left_alone {
-            assert_eq!(findings[0].severity, Severity::Notice);
-            assert!(findings[0]
-                .problem
-                .contains("the policy does not put it back"));
-            assert!(findings[0]
-                .problem
-                .contains("still skips \"kube-system\" by name"));
-            assert!(findings[0].fix.contains("failurePolicy to Ignore"));
-        } else {
-            assert!(findings[0].has_edits(), "{findings:?}");
-        }
+        assert_eq!(findings[0].severity, Severity::Notice);
+        assert!(
+            findings[0].problem.contains(says),
+            "{:?}",
+            findings[0].problem
+        );
+    }
+
+    #[test]
+    fn a_removal_names_its_cost_and_the_pages_remedy() {
+        let subject = namespace(json!({"metadata": {"name": "kube-system"}}));
+        let findings = check(
+            &subject,
+            &label_removed_update(json!({ADMISSION_WEBHOOKS_LABEL: "disabled"})),
+        );
+        assert!(findings[0]
+            .problem
+            .contains("still skips \"kube-system\" by name"));
+        assert!(findings[0].fix.contains("failurePolicy to Ignore"));
     }
 
     #[test]
