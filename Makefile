@@ -40,7 +40,7 @@ WITH_KUBEWARDEN = KW_BIN="$$($(KUBEWARDEN_INSTALL))" && export KWCTL="$$KW_BIN/k
 CLUSTER_BUILD := cluster/build.sh
 WITH_CLUSTER = CLUSTER_BIN="$$($(CLUSTER_BUILD))" && export CLUSTER_BIN KUBECTL="$$CLUSTER_BIN/kubectl" &&
 
-.PHONY: setup kubewarden build run test test-cluster fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl load fuzz
+.PHONY: setup kubewarden build run test test-cluster bench-cluster fmt lint clean annotate size artifacthub publish playground browser-test bench bench-kwctl load fuzz
 
 # Everything a fresh machine needs; idempotent. The OCI tests run Debian's
 # distribution registry on loopback; the signing tests check the SBOM's
