@@ -132,14 +132,6 @@ fn with(mut object: Value, patch: Value) -> Value {
     object
 }
 
-fn deployment(namespace: &str, template_annotations: Value) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "namespace": namespace},
-           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}, "annotations": template_annotations},
-                                 "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
-}
-
 fn pod(namespace: &str, annotations: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "web", "namespace": namespace, "annotations": annotations},

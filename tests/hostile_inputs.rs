@@ -123,14 +123,6 @@ fn create_payload(object: &Value) -> Vec<u8> {
     payload(&admission_request(object, "CREATE"), &json!({}))
 }
 
-fn deployment(namespace: &str, template_annotations: Value) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "namespace": namespace},
-           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}, "annotations": template_annotations},
-                                 "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
-}
-
 const TEN_MB: usize = 10 << 20;
 
 #[test]

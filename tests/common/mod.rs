@@ -87,3 +87,13 @@ pub fn assert_idempotent(module: &PolicyModule, verdict: &Verdict, settings: &Va
         again.patch(mutated)
     );
 }
+
+/// Deployment `web` in `namespace`, two replicas, its pod template annotated
+/// with `template_annotations`.
+pub fn deployment(namespace: &str, template_annotations: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "web", "namespace": namespace},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}, "annotations": template_annotations},
+                                 "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
+}

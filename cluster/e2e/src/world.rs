@@ -185,30 +185,12 @@ impl World {
 
         let pki = WebhookPki::make(&dir.path().join("webhook-pki"));
         let module_url = format!("file://{}", module.display());
-        let server = PolicyServer::start_with_options(
-            PolicyServerConfig {
-                binary: tools.policy_server.clone(),
-                policies: policies_file(&module_url, &options.settings),
-                insecure_sources: Vec::new(),
-                // As the controller's Deployment sets it (helm value
-                // alwaysAcceptAdmissionReviewsOnDeploymentsNamespace: true).
-                env: vec![(
-                    "KUBEWARDEN_ALWAYS_ACCEPT_ADMISSION_REVIEWS_ON_NAMESPACE".into(),
-                    KUBEWARDEN_NAMESPACE.into(),
-                )],
-                workers: Some(2),
-            },
-            PolicyServerOptions {
-                tls: Some(ServingTls {
-                    cert_file: pki.server_cert.clone(),
-                    key_file: pki.server_key.clone(),
-                }),
-                kubeconfig: Some(kubeconfig),
-                attempts: 3,
-                ..PolicyServerOptions::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let server = serve_policies(
+            &tools,
+            &pki,
+            kubeconfig,
+            policies_file(&module_url, &options.settings),
+        );
         progress(format!(
             "policy-server 1.35 ready at {} (pid {:?}), lookups as system:serviceaccount:kubewarden:policy-server ({:?})",
             server.base_url(),
@@ -337,4 +319,39 @@ pub fn linkerd_fixture(file_name: &str) -> (PathBuf, Vec<Value>) {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (the shared fixtures)", path.display()));
     (path, documents(&text))
+}
+
+/// policy-server 1.35 as the cluster's webhook: over TLS with the world's
+/// certificate, looking up as `kubewarden:policy-server` (`kubeconfig`),
+/// serving `policies` (a `policies.yml` as the controller writes it).
+pub fn serve_policies(
+    tools: &Tools,
+    pki: &WebhookPki,
+    kubeconfig: PathBuf,
+    policies: Value,
+) -> PolicyServer {
+    PolicyServer::start_with_options(
+        PolicyServerConfig {
+            binary: tools.policy_server.clone(),
+            policies,
+            insecure_sources: Vec::new(),
+            // As the controller's Deployment sets it (helm value
+            // alwaysAcceptAdmissionReviewsOnDeploymentsNamespace: true).
+            env: vec![(
+                "KUBEWARDEN_ALWAYS_ACCEPT_ADMISSION_REVIEWS_ON_NAMESPACE".into(),
+                KUBEWARDEN_NAMESPACE.into(),
+            )],
+            workers: Some(2),
+        },
+        PolicyServerOptions {
+            tls: Some(ServingTls {
+                cert_file: pki.server_cert.clone(),
+                key_file: pki.server_key.clone(),
+            }),
+            kubeconfig: Some(kubeconfig),
+            attempts: 3,
+            ..PolicyServerOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

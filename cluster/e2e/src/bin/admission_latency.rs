@@ -36,15 +36,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use cluster_e2e::objects::to_yaml;
-use cluster_e2e::policy::{
-    cluster_admission_policies, policies_file, webhook_configuration, KUBEWARDEN_NAMESPACE,
-};
-use cluster_e2e::world::{linkerd_fixture, MUTATING, VALIDATING};
+use cluster_e2e::policy::{cluster_admission_policies, policies_file, webhook_configuration};
+use cluster_e2e::world::{linkerd_fixture, serve_policies, MUTATING, VALIDATING};
 use cluster_e2e::{progress, project, wait_until, Kubectl, World, WorldOptions};
 use policy_release::annotate::{annotate_bytes, release_metadata};
-use policy_release::engine::{
-    cluster_policy_id, PolicyServer, PolicyServerConfig, PolicyServerOptions, ServingTls,
-};
+use policy_release::engine::cluster_policy_id;
 use policy_release::metadata::ANNOTATION_TITLE;
 use policy_release::project::read_module;
 
@@ -357,28 +353,12 @@ fn main() {
             .map(|e| e.remove("contextAwareResources"));
         floor_policies.insert(id, entry);
     }
-    let server = PolicyServer::start_with_options(
-        PolicyServerConfig {
-            binary: world.tools.policy_server.clone(),
-            policies: Value::Object(floor_policies),
-            insecure_sources: Vec::new(),
-            env: vec![(
-                "KUBEWARDEN_ALWAYS_ACCEPT_ADMISSION_REVIEWS_ON_NAMESPACE".into(),
-                KUBEWARDEN_NAMESPACE.into(),
-            )],
-            workers: Some(2),
-        },
-        PolicyServerOptions {
-            tls: Some(ServingTls {
-                cert_file: world.pki.server_cert.clone(),
-                key_file: world.pki.server_key.clone(),
-            }),
-            kubeconfig: Some(dir.join("policy-server.kubeconfig")),
-            attempts: 3,
-            ..PolicyServerOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let server = serve_policies(
+        &world.tools,
+        &world.pki,
+        dir.join("policy-server.kubeconfig"),
+        Value::Object(floor_policies),
+    );
     // Our policy-server is stopped as it is dropped here.
     world.server = server;
     let base_url = world.server.base_url();
