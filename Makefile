@@ -21,7 +21,8 @@ WASM_EXPORTS := [{"name":"memory","root":true,"export":"memory"},\
 WASM_OPT := -Oz --low-memory-unused
 EXAMPLES := $(wildcard examples/*.yaml)
 # The scanner: the module on wasmtime over manifests, in kubectl apply's order.
-SCAN := cargo run --quiet -p linkerd-ha-scan --
+# Not --quiet: its first build takes minutes, and cargo's progress shows it.
+SCAN := cargo run -p linkerd-ha-scan --
 
 REGISTRY ?= ghcr.io/linkerd-ha-policy
 RELEASE := cargo run --quiet -p policy-release --
@@ -84,6 +85,7 @@ build: setup
 
 # The examples include rejected objects on purpose: show them, do not fail.
 run: build
+	@echo "make run: building the scanner, linkerd-ha-scan (wasmtime; the first build takes a few minutes), then judging examples/ with the module"
 	$(SCAN) --module $(WASM) --fail-on never $(EXAMPLES)
 
 fmt: setup
