@@ -220,8 +220,11 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     let mut context = gather_context(&subject, operation, namespace, &settings, cluster);
     if let (Subject::Namespace(_), Operation::Update, Some(old)) = (&subject, operation, old_object)
     {
-        // Unreadable, it is as if there were none: the label is then added.
-        context.previous_namespace = decode_json(old.get()).ok();
+        // Only systemNamespaces reads it. Unreadable, it counts as a
+        // namespace that lacked the label too: warned about, never mutated.
+        if settings.rules.is_on(RuleId::SystemNamespaces) {
+            context.previous_namespace = decode_json(old.get()).ok();
+        }
     }
     let findings = check_all(&subject, &context, &settings);
     let lifecycle = lifecycle_of(
@@ -462,10 +465,7 @@ fn lifecycle_of(
         _ => None,
     };
     let owner = match subject {
-        Subject::Workload(workload) => workload
-            .meta
-            .controller_owner()
-            .map(|owner| format!("{}/{}", owner.kind, owner.name)),
+        Subject::Workload(workload) => workload.meta.controller_owner().map(ToString::to_string),
         _ => None,
     };
     let mut lifecycle = Lifecycle::unowned_create();

@@ -246,9 +246,7 @@ pub fn has_linkerd_proxy(workload: &Workload) -> Option<&Container> {
 fn skipped_by_name(namespace: &str, settings: &Settings) -> Option<MeshReason> {
     settings
         .injector_webhook
-        .skipped_namespaces
-        .iter()
-        .any(|skipped| skipped == namespace)
+        .skips(namespace)
         .then_some(MeshReason::SkippedNamespace)
 }
 

@@ -43,6 +43,13 @@ json_object!(lenient OwnerReference {
     "controller" => controller,
 });
 
+/// `ReplicaSet/web-5d8f`, as messages name an owner.
+impl std::fmt::Display for OwnerReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
 impl ObjectMeta {
     /// The owner whose controller manages this object, if any.
     pub fn controller_owner(&self) -> Option<&OwnerReference> {

@@ -112,9 +112,9 @@ impl LookupFailure {
 }
 
 /// A count with its noun: `1 replica`, `3 replicas`.
-pub fn count(n: impl Into<i64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
+pub fn count<N: fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
 }
 
 #[cfg(test)]

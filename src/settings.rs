@@ -307,6 +307,15 @@ json_object!(strict InjectorWebhookSettings {
     "skippedNamespaces" => skipped_namespaces,
 });
 
+impl InjectorWebhookSettings {
+    /// Whether the injector's webhook skips `namespace` by name.
+    pub fn skips(&self, namespace: &str) -> bool {
+        self.skipped_namespaces
+            .iter()
+            .any(|skipped| skipped == namespace)
+    }
+}
+
 impl Default for InjectorWebhookSettings {
     fn default() -> Self {
         Self {

@@ -195,8 +195,7 @@ impl Workload {
     pub fn annotations_to_edit(&self) -> String {
         match (self.kind, self.meta.controller_owner()) {
             (WorkloadKind::Pod, Some(owner)) => format!(
-                "the pod template of its controller {}/{} (spec.template.metadata.annotations there)",
-                owner.kind, owner.name
+                "the pod template of its controller {owner} (spec.template.metadata.annotations there)"
             ),
             (WorkloadKind::Pod, None) => "the Pod's metadata.annotations".to_string(),
             _ => self.pod_annotations_place(),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cluster_sim::findings::{split_message, Finding};
 use cluster_sim::{apply_request, str_at, ApplyRequest};
+use linkerd_ha_policy::phrasebook::count;
 use policy_harness::{HarnessError, PolicyModule};
 use serde_json::Value;
 
@@ -305,11 +306,6 @@ impl std::fmt::Display for Summary {
         }
         Ok(())
     }
-}
-
-/// `1 object`, `2 objects`.
-fn count(number: usize, one: &str, many: &str) -> String {
-    format!("{number} {}", if number == 1 { one } else { many })
 }
 
 #[cfg(test)]

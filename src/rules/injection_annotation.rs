@@ -29,10 +29,7 @@ impl Rule for InjectionAnnotation {
                 &mut findings,
             ),
             Subject::Workload(workload) => {
-                let template_place = match workload.kind {
-                    WorkloadKind::Pod => "metadata.annotations".to_string(),
-                    kind => format!("{}.metadata.annotations", kind.template_path().join(".")),
-                };
+                let template_place = workload.pod_annotations_place();
                 check_value(
                     workload.pod_meta(),
                     &template_place,

@@ -2,8 +2,7 @@
 //! (the fail-closed guarantee of HA mode), and given resource requests.
 
 use super::rule::{path_with, Context, Operation, Rule, Subject};
-use crate::finding::Action;
-use crate::finding::{Finding, RuleId};
+use crate::finding::{Action, Finding, RuleId};
 use crate::injection::MeshReason;
 use crate::mutation::Edit;
 use crate::settings::Settings;

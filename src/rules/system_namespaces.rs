@@ -140,12 +140,7 @@ fn missing_on_update(namespace: &str) -> Finding {
 /// policy leaves the UPDATE as it is and says what it costs, with the HA
 /// page's remedy: loosen the injector's failure policy.
 fn label_removed(namespace: &str, settings: &Settings) -> Finding {
-    let skipped_by_name = settings
-        .injector_webhook
-        .skipped_namespaces
-        .iter()
-        .any(|skipped| skipped == namespace);
-    let cost = if skipped_by_name {
+    let cost = if settings.injector_webhook.skips(namespace) {
         format!(
             "Linkerd's injector webhook (2.12 and later) still skips {namespace:?} by name (injectorWebhook.skippedNamespaces), but an older control plane's webhook is now called for its pods, and under failurePolicy Fail a down injector blocks them"
         )
