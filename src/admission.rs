@@ -1,6 +1,8 @@
 //! The admission edge: reads the request, decides which kind it is, asks the
 //! cluster only what the enabled rules need, runs the rules and answers.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -36,6 +38,11 @@ pub struct Response {
     pub mutated_object: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<String>>,
+    /// On a mutation, the rules that made it (`mutated-by`) and what each
+    /// fixed: policy-server passes them on, and the API server writes them
+    /// to its audit log under the webhook's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_annotations: Option<BTreeMap<String, String>>,
 }
 
 impl Response {
@@ -46,6 +53,7 @@ impl Response {
             code: None,
             mutated_object: None,
             warnings: None,
+            audit_annotations: None,
         }
     }
 
@@ -260,8 +268,10 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
             reason: "the edited object is not well-formed JSON",
         })
     })?;
+    let audit_annotations = verdict.mutation_annotations();
     let mut response = Response::accept().with_warnings(verdict.warnings);
     response.mutated_object = Some(mutated);
+    response.audit_annotations = Some(audit_annotations);
     Ok(response)
 }
 

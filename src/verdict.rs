@@ -1,21 +1,27 @@
 //! Turns the rules' findings into one answer: each finding weighed by its
 //! rule's action, every rejection listed so one fix-and-retry cycle is enough.
 
-use crate::finding::{Action, Finding, Severity};
+use std::collections::BTreeMap;
+
+use crate::finding::{Action, Finding, RuleId, Severity};
 use crate::mutation::Edit;
 use crate::phrasebook::{message_line, ObjectRef};
 use crate::settings::RuleActions;
+
+/// The audit annotation that lists the rules behind a mutation.
+pub const MUTATED_BY: &str = "mutated-by";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {
     /// One line per violation that rejects the request.
     pub rejections: Vec<String>,
-    /// One line per violation `mutate` fixes: listed with the rejections,
-    /// when there are any, so one round trip shows everything.
-    pub fixable: Vec<String>,
     pub warnings: Vec<String>,
     /// Fixes to apply when nothing rejects.
     pub edits: Vec<Edit>,
+    /// One line per violation `mutate` fixes, with its rule: named in the
+    /// response when the fixes are made, listed with the rejections when
+    /// there are any (so one round trip shows everything).
+    pub fixable: Vec<(RuleId, String)>,
 }
 
 fn line(finding: &Finding, object: &ObjectRef) -> String {
@@ -43,13 +49,38 @@ impl Verdict {
                 (Severity::Violation { .. }, Action::Warn) => verdict.warnings.push(line),
                 (Severity::Violation { .. }, Action::Enforce) => verdict.rejections.push(line),
                 (Severity::Violation { edits }, Action::Mutate) if !edits.is_empty() => {
-                    verdict.fixable.push(line);
+                    verdict.fixable.push((finding.rule, line));
                     verdict.edits.extend(edits)
                 }
                 (Severity::Violation { .. }, Action::Mutate) => verdict.rejections.push(line),
             }
         }
         verdict
+    }
+
+    /// What the fixes made were, for the response's audit annotations
+    /// (the API server records them in its audit log, each key prefixed
+    /// with the webhook's name): `mutated-by` lists the rules, in the
+    /// policy's order, and each rule's key says what it fixed.
+    pub fn mutation_annotations(&self) -> BTreeMap<String, String> {
+        let mut annotations = BTreeMap::new();
+        let mut rules: Vec<&str> = Vec::new();
+        for (rule, line) in &self.fixable {
+            if !rules.contains(&rule.name()) {
+                rules.push(rule.name());
+            }
+            annotations
+                .entry(rule.name().to_string())
+                .and_modify(|said: &mut String| {
+                    said.push('\n');
+                    said.push_str(line);
+                })
+                .or_insert_with(|| line.clone());
+        }
+        if !rules.is_empty() {
+            annotations.insert(MUTATED_BY.to_string(), rules.join(","));
+        }
+        annotations
     }
 
     /// The message shown by `kubectl` on rejection: every violation, the
@@ -62,7 +93,7 @@ impl Verdict {
             .rejections
             .iter()
             .cloned()
-            .chain(self.fixable.iter().map(|line| {
+            .chain(self.fixable.iter().map(|(_, line)| {
                 format!("{line} — the policy makes this fix itself once nothing else rejects the object")
             }))
             .collect();
@@ -91,7 +122,6 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::RuleId;
     use rstest::rstest;
 
     fn object() -> ObjectRef {
@@ -170,6 +200,35 @@ mod tests {
              - [safeToEvict] Deployment app/web: odd value. Fix: set true\n\
              - [safeToEvict] Deployment app/web: missing. Fix: add it — the policy makes this fix itself once nothing else rejects the object"
         );
+    }
+
+    #[test]
+    fn the_fixes_name_their_rules_for_the_audit_log() {
+        let proxy = Finding::violation(RuleId::ProxyResources, "no cpu", "add it")
+            .fixed_by(vec![Edit::insert(vec!["metadata".into()], "cpu", "100m")]);
+        let findings = vec![fixable(), proxy, fixable()];
+        let all_mutate = RuleActions {
+            proxy_resources: Action::Mutate,
+            ..actions(Action::Mutate)
+        };
+        let annotations =
+            Verdict::from_findings(findings, &all_mutate, &object()).mutation_annotations();
+        assert_eq!(
+            annotations,
+            BTreeMap::from([
+                (MUTATED_BY.to_string(), "safeToEvict,proxyResources".to_string()),
+                (
+                    "proxyResources".to_string(),
+                    "[proxyResources] Deployment app/web: no cpu. Fix: add it".to_string()
+                ),
+                (
+                    "safeToEvict".to_string(),
+                    "[safeToEvict] Deployment app/web: missing. Fix: add it\n[safeToEvict] Deployment app/web: missing. Fix: add it".to_string()
+                ),
+            ])
+        );
+        let warned = Verdict::from_findings(vec![fixable()], &actions(Action::Warn), &object());
+        assert!(warned.mutation_annotations().is_empty());
     }
 
     #[test]
