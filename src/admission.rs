@@ -1,8 +1,6 @@
 //! The admission edge: reads the request, decides which kind it is, asks the
 //! cluster only what the enabled rules need, runs the rules and answers.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -18,11 +16,11 @@ use crate::objects::{
 };
 use crate::phrasebook::{message_line, LookupFailure, ObjectRef};
 use crate::rules::{
-    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, Operation,
-    Subject,
+    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, NodeChange,
+    Operation, Subject,
 };
 use crate::settings::Settings;
-use crate::verdict::Verdict;
+use crate::verdict::{AuditAnnotations, Verdict};
 use crate::workload::{decode_json, Workload, WorkloadKind};
 
 /// Kubewarden's `ValidationResponse`, as the policy server reads it.
@@ -42,7 +40,7 @@ pub struct Response {
     /// fixed: policy-server passes them on, and the API server writes them
     /// to its audit log under the webhook's name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_annotations: Option<BTreeMap<String, String>>,
+    pub audit_annotations: Option<AuditAnnotations>,
 }
 
 impl Response {
@@ -80,6 +78,8 @@ pub trait ClusterLookup {
     fn namespace(&self, name: &str) -> Result<NamespaceObject, String>;
     fn disruption_budgets(&self, namespace: &str) -> Result<Vec<PodDisruptionBudget>, String>;
     fn nodes(&self) -> Result<Vec<Node>, String>;
+    /// The Deployments and StatefulSets of `namespace`.
+    fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String>;
 }
 
 /// The validation payload: `{"request": AdmissionRequest, "settings": ...}`.
@@ -183,7 +183,8 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     let operation = match request.operation.as_deref() {
         Some("CREATE") => Operation::Create,
         Some("UPDATE") => Operation::Update,
-        // DELETE and CONNECT carry nothing to check.
+        // Read only for Nodes; CONNECT carries nothing to check.
+        Some("DELETE") => Operation::Delete,
         _ => return Ok(Response::accept()),
     };
     if request
@@ -196,6 +197,18 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     let Some(kind) = SubjectKind::from_group_kind(group, &kind_name) else {
         return Ok(Response::accept());
     };
+    if kind == SubjectKind::Node {
+        return Ok(judge_node_change(
+            operation,
+            request.object,
+            request.old_object,
+            &settings,
+            cluster,
+        ));
+    }
+    if operation == Operation::Delete {
+        return Ok(Response::accept());
+    }
     let raw_object = request
         .object
         .filter(|raw| raw.get() != "null")
@@ -325,6 +338,8 @@ enum SubjectKind {
     DisruptionBudget,
     WebhookConfiguration,
     Prometheus,
+    /// Judged on its own path ([`judge_node_change`]), never refused.
+    Node,
 }
 
 impl SubjectKind {
@@ -339,12 +354,16 @@ impl SubjectKind {
                 Self::WebhookConfiguration
             }
             ("monitoring.coreos.com", "Prometheus") => Self::Prometheus,
+            ("", "Node") => Self::Node,
             _ => return None,
         })
     }
 
     fn is_cluster_scoped(self) -> bool {
-        matches!(self, Self::Namespace | Self::WebhookConfiguration)
+        matches!(
+            self,
+            Self::Namespace | Self::WebhookConfiguration | Self::Node
+        )
     }
 
     fn decode(self, json: &str) -> Result<Subject, crate::workload::DecodeError> {
@@ -356,6 +375,10 @@ impl SubjectKind {
                 Subject::InjectorWebhook(decode_json::<MutatingWebhookConfiguration>(json)?)
             }
             Self::Prometheus => Subject::Prometheus(decode_json::<PrometheusObject>(json)?),
+            Self::Node => Subject::NodeChange(NodeChange {
+                before: decode_json(json)?,
+                after: None,
+            }),
         })
     }
 }
@@ -367,7 +390,73 @@ fn subject_meta(subject: &Subject) -> &ObjectMeta {
         Subject::DisruptionBudget(budget) => &budget.metadata,
         Subject::InjectorWebhook(configuration) => &configuration.metadata,
         Subject::Prometheus(prometheus) => &prometheus.metadata,
+        Subject::NodeChange(change) => &change.before.metadata,
     }
+}
+
+/// A Node UPDATE or DELETE: answered with warnings at most, as operators
+/// cordon and delete nodes in emergencies. A change that takes no room
+/// from any pod (a kubelet's heartbeat, a label) is answered before any
+/// lookup; an unreadable Node is accepted with a warning that says so.
+fn judge_node_change(
+    operation: Operation,
+    object: Option<&RawValue>,
+    old_object: Option<&RawValue>,
+    settings: &Settings,
+    cluster: &dyn ClusterLookup,
+) -> Response {
+    if operation == Operation::Create || !settings.rules.is_on(RuleId::NodeChanges) {
+        return Response::accept();
+    }
+    fn read(raw: Option<&RawValue>) -> Result<Node, String> {
+        let raw = raw.filter(|raw| raw.get() != "null");
+        let raw = raw.ok_or_else(|| "the request does not carry it".to_string())?;
+        decode_json::<Node>(raw.get()).map_err(|error| error.0)
+    }
+    let change = read(old_object).and_then(|before| {
+        let after = match operation {
+            Operation::Delete => None,
+            _ => Some(read(object)?),
+        };
+        Ok(NodeChange { before, after })
+    });
+    let change = match change {
+        Ok(change) => change,
+        Err(error) => {
+            let name = object.or(old_object).map(|raw| object_name(raw.get()));
+            return Response::accept().with_warnings(vec![format!(
+                "[nodeChanges] Node {}: the Node could not be read ({error}), so whether the change leaves the critical control-plane components enough nodes is unknown; it was let through. Fix: nothing on the Node; check what sent the request",
+                name.as_deref().unwrap_or("<unnamed>")
+            )]);
+        }
+    };
+    if !change.narrows_placement() {
+        return Response::accept();
+    }
+    let object = ObjectRef {
+        kind: "Node".to_string(),
+        namespace: String::new(),
+        name: change.before.metadata.display_name().to_string(),
+    };
+    let mut context = Context::new(operation, "");
+    context.control_plane_workloads =
+        looked_up(cluster.control_plane_workloads(&settings.control_plane.namespace));
+    // Nodes are listed only when a critical component needs a node each.
+    let needs_nodes = match &context.control_plane_workloads {
+        Lookup::Found(workloads) => workloads.iter().any(|workload| {
+            critical_component(workload, &settings.control_plane.namespace, settings).is_some()
+                && workload.needs_a_node_per_replica()
+        }),
+        _ => false,
+    };
+    if needs_nodes {
+        context.nodes = looked_up(cluster.nodes());
+    }
+    let findings = check_all(&Subject::NodeChange(change), &context, settings);
+    let verdict = Verdict::from_findings(findings, &settings.rules, &object);
+    // Never a refusal: validate_settings refuses `enforce` for the rule,
+    // and it finds nothing Forbidden, so all it says is a warning.
+    Response::accept().with_warnings(verdict.warnings)
 }
 
 /// Looks up only what an enabled rule will read for this object.

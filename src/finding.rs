@@ -22,10 +22,11 @@ pub enum RuleId {
     InjectorWebhook,
     PrometheusRetention,
     NodeCapacity,
+    NodeChanges,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 12] = [
+    pub const ALL: [RuleId; 13] = [
         Self::InjectionAnnotation,
         Self::SystemNamespaces,
         Self::SafeToEvict,
@@ -38,6 +39,7 @@ impl RuleId {
         Self::InjectorWebhook,
         Self::PrometheusRetention,
         Self::NodeCapacity,
+        Self::NodeChanges,
     ];
 
     /// The rule's key under `settings.rules`.
@@ -55,7 +57,14 @@ impl RuleId {
             Self::InjectorWebhook => "injectorWebhook",
             Self::PrometheusRetention => "prometheusRetention",
             Self::NodeCapacity => "nodeCapacity",
+            Self::NodeChanges => "nodeChanges",
         }
+    }
+
+    /// Whether the rule may refuse a request: not one that judges a Node
+    /// change, as operators cordon and delete nodes in emergencies.
+    pub fn can_refuse(self) -> bool {
+        self != Self::NodeChanges
     }
 
     /// Whether the rule has anything it could fix by mutation.

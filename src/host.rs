@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::admission::ClusterLookup;
 use crate::objects::{NamespaceObject, Node, ObjectList, PodDisruptionBudget};
+use crate::workload::{Templated, Workload, WorkloadKind};
 
 /// The policy server, reached through waPC host calls.
 pub struct KubewardenHost;
@@ -39,6 +40,17 @@ fn call<Req: Serialize, Resp: for<'de> ObjectFields<'de> + Default>(
     operation: &str,
     request: &Req,
 ) -> Result<Resp, String> {
+    let text = call_for_text(operation, request)?;
+    decode_object(&text).map_err(|e| {
+        format!(
+            "cannot read the {operation} answer: {}",
+            quote_host_error(&e.to_string())
+        )
+    })
+}
+
+/// The host's answer to `operation`, as text.
+fn call_for_text<Req: Serialize>(operation: &str, request: &Req) -> Result<String, String> {
     let payload = serde_json::to_vec(request).map_err(|e| {
         format!(
             "cannot encode {operation} request: {}",
@@ -49,14 +61,7 @@ fn call<Req: Serialize, Resp: for<'de> ObjectFields<'de> + Default>(
         .map_err(|e| format!("{operation} failed: {}", quote_host_error(&e.to_string())))?;
     // Through `from_str`, like every other read in the module: one copy of
     // serde_json's parser in the module instead of two (~22 KB).
-    let text = std::str::from_utf8(&answer)
-        .map_err(|e| format!("the {operation} answer is not UTF-8 ({e})"))?;
-    decode_object(text).map_err(|e| {
-        format!(
-            "cannot read the {operation} answer: {}",
-            quote_host_error(&e.to_string())
-        )
-    })
+    String::from_utf8(answer).map_err(|e| format!("the {operation} answer is not UTF-8 ({e})"))
 }
 
 /// The SDK's `GetResourceRequest`, as it goes on the wire. The three
@@ -104,6 +109,18 @@ const DISRUPTION_BUDGET_FIELDS: &[&str] = &[
     "spec.selector",
 ];
 const NODE_FIELDS: &[&str] = &["metadata.name", "spec.taints", "spec.unschedulable"];
+/// What the node placement of a workload's pods depends on.
+const WORKLOAD_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.replicas",
+    "spec.template.metadata.labels",
+    "spec.template.spec.affinity",
+    "spec.template.spec.tolerations",
+];
+/// The kinds a critical control-plane component runs as.
+const CONTROL_PLANE_KINDS: [WorkloadKind; 2] =
+    [WorkloadKind::Deployment, WorkloadKind::StatefulSet];
 
 impl ClusterLookup for KubewardenHost {
     fn namespace(&self, name: &str) -> Result<NamespaceObject, String> {
@@ -120,6 +137,34 @@ impl ClusterLookup for KubewardenHost {
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
         call::<_, ObjectList<Node>>("list_resources_all", &nodes_request()).map(|list| list.items)
+    }
+
+    fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
+        let mut workloads = Vec::new();
+        for kind in CONTROL_PLANE_KINDS {
+            let listed: ObjectList<Templated> = call(
+                "list_resources_by_namespace",
+                &workloads_request(kind, namespace),
+            )?;
+            workloads.extend(
+                listed
+                    .items
+                    .into_iter()
+                    .map(|object| Workload::from_templated(kind, object)),
+            );
+        }
+        Ok(workloads)
+    }
+}
+
+fn workloads_request(kind: WorkloadKind, namespace: &str) -> ListResourcesByNamespaceRequest<'_> {
+    ListResourcesByNamespaceRequest {
+        api_version: "apps/v1",
+        kind: kind.name(),
+        namespace,
+        label_selector: None,
+        field_selector: None,
+        field_masks: Some(WORKLOAD_FIELDS),
     }
 }
 
@@ -204,6 +249,20 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ours, sdk);
+
+        for kind in CONTROL_PLANE_KINDS {
+            let ours = serde_json::to_string(&workloads_request(kind, "linkerd")).unwrap();
+            let sdk = serde_json::to_string(&sdk::ListResourcesByNamespaceRequest {
+                api_version: "apps/v1".into(),
+                kind: kind.name().into(),
+                namespace: "linkerd".into(),
+                label_selector: None,
+                field_selector: None,
+                field_masks: masks(WORKLOAD_FIELDS),
+            })
+            .unwrap();
+            assert_eq!(ours, sdk);
+        }
     }
 
     #[rstest]

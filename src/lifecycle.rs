@@ -53,6 +53,10 @@ impl EditScope {
             )
         };
         match (operation, kind, owner) {
+            // Only Nodes are judged on DELETE, and they are never edited.
+            (Operation::Delete, _, _) => {
+                Self::Withheld("a DELETE carries no object to edit".to_string())
+            }
             // Pods are never compared with their owner's template, but a
             // Pod's spec is immutable.
             (Operation::Create, WorkloadKind::Pod, _) => Self::All,

@@ -336,7 +336,7 @@ json_object!(lenient NodeSpec {
     "taints" => taints,
 });
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Taint {
     pub key: String,
     pub value: String,
@@ -355,6 +355,14 @@ json_object!(lenient Taint {
 pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 impl Node {
+    /// The taints that keep pods without a toleration off the node.
+    pub fn blocking_taints(&self) -> impl Iterator<Item = &Taint> {
+        self.spec
+            .taints
+            .iter()
+            .filter(|taint| matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute"))
+    }
+
     /// Whether the scheduler may place a pod with these tolerations here:
     /// not cordoned (NodeUnschedulable), and every `NoSchedule`/`NoExecute`
     /// taint tolerated (TaintToleration). `PreferNoSchedule` only steers.
@@ -365,13 +373,7 @@ impl Node {
             value: String::new(),
             effect: "NoSchedule".to_string(),
         };
-        (!self.spec.unschedulable || tolerated(&cordon))
-            && self
-                .spec
-                .taints
-                .iter()
-                .filter(|taint| matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute"))
-                .all(tolerated)
+        (!self.spec.unschedulable || tolerated(&cordon)) && self.blocking_taints().all(tolerated)
     }
 }
 

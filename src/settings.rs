@@ -61,6 +61,7 @@ pub struct RuleActions {
     pub injector_webhook: Action,
     pub prometheus_retention: Action,
     pub node_capacity: Action,
+    pub node_changes: Action,
 }
 
 json_object!(strict RuleActions {
@@ -76,6 +77,7 @@ json_object!(strict RuleActions {
     "injectorWebhook" => injector_webhook,
     "prometheusRetention" => prometheus_retention,
     "nodeCapacity" => node_capacity,
+    "nodeChanges" => node_changes,
 });
 
 impl Default for RuleActions {
@@ -97,6 +99,8 @@ impl Default for RuleActions {
             injector_webhook: Action::Enforce,
             prometheus_retention: Action::Warn,
             node_capacity: Action::Warn,
+            // Only ever a warning: see RuleId::can_refuse.
+            node_changes: Action::Warn,
         }
     }
 }
@@ -116,6 +120,7 @@ impl RuleActions {
             RuleId::InjectorWebhook => self.injector_webhook,
             RuleId::PrometheusRetention => self.prometheus_retention,
             RuleId::NodeCapacity => self.node_capacity,
+            RuleId::NodeChanges => self.node_changes,
         }
     }
 
@@ -418,10 +423,20 @@ impl Settings {
         };
         for rule in RuleId::ALL {
             let action = self.rules.action(rule);
-            if action == Action::Mutate && !rule.can_mutate() {
+            if action == Action::Enforce && !rule.can_refuse() {
                 invalid(
                     format!("rules.{}", rule.name()),
-                    "`mutate` is not an action this rule can take (it has nothing it could fix); use enforce, warn or off".to_string(),
+                    "`enforce` is not an action this rule can take: it would refuse cordons and Node deletions, which operators make in emergencies; use warn or off".to_string(),
+                );
+            } else if action == Action::Mutate && !rule.can_mutate() {
+                let instead = if rule.can_refuse() {
+                    "enforce, warn or off"
+                } else {
+                    "warn or off"
+                };
+                invalid(
+                    format!("rules.{}", rule.name()),
+                    format!("`mutate` is not an action this rule can take (it has nothing it could fix); use {instead}"),
                 );
             }
         }
@@ -561,7 +576,8 @@ mod tests {
                       "safeToEvict": "mutate", "proxyPresent": "off", "proxyResources": "warn",
                       "controlPlaneReplicas": "enforce", "controlPlaneAntiAffinity": "mutate",
                       "controlPlaneResources": "mutate", "disruptionBudgets": "enforce",
-                      "injectorWebhook": "enforce", "prometheusRetention": "warn", "nodeCapacity": "warn"},
+                      "injectorWebhook": "enforce", "prometheusRetention": "warn", "nodeCapacity": "warn",
+                      "nodeChanges": "warn"},
             "systemNamespaces": ["kube-system", "kube-public"],
             "safeToEvict": {"annotation": "safe-to-evict-local-volumes", "autoscalerSkipsLocalStorage": false},
             "proxyResources": {"cpuRequest": "0.2", "memoryRequest": "64Mi"},
@@ -615,6 +631,8 @@ mod tests {
     #[rstest]
     #[case::mutate_on_validating_rule(json!({"rules": {"injectionAnnotation": "mutate"}}), "settings.rules.injectionAnnotation: `mutate` is not an action")]
     #[case::mutate_proxy_present(json!({"rules": {"proxyPresent": "mutate"}}), "settings.rules.proxyPresent")]
+    #[case::enforce_node_changes(json!({"rules": {"nodeChanges": "enforce"}}), "settings.rules.nodeChanges: `enforce` is not an action this rule can take: it would refuse cordons")]
+    #[case::mutate_node_changes(json!({"rules": {"nodeChanges": "mutate"}}), "settings.rules.nodeChanges: `mutate` is not an action this rule can take (it has nothing it could fix); use warn or off")]
     #[case::empty_system_namespace(json!({"systemNamespaces": ["kube-system", ""]}), "settings.systemNamespaces[1]: must not be empty")]
     #[case::duplicate_system_namespace(json!({"systemNamespaces": ["a", "a"]}), "settings.systemNamespaces[1]: \"a\" is listed twice")]
     #[case::zero_replicas(json!({"controlPlane": {"replicas": 0}}), "settings.controlPlane.replicas: must be at least 1")]

@@ -3,7 +3,11 @@
 //! keeps them.
 
 use crate::decode::{decode_object, json_object, ObjectFields};
-use crate::objects::{Container, DeploymentStrategy, ObjectMeta, PodSpec};
+use crate::objects::{Container, DeploymentStrategy, Node, ObjectList, ObjectMeta, PodSpec};
+
+/// The node label a required anti-affinity term spreads replicas over, one
+/// per node.
+pub const HOSTNAME_TOPOLOGY: &str = "kubernetes.io/hostname";
 
 /// The eight kinds that create pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +93,7 @@ json_object!(lenient PodTemplate {
 
 /// The members of the pod-creating kinds that lead to the template.
 #[derive(Default)]
-struct Templated {
+pub struct Templated {
     metadata: ObjectMeta,
     spec: TemplatedSpec,
 }
@@ -159,12 +163,27 @@ impl Workload {
             });
         }
         let object: Templated = decode_json(json)?;
+        Ok(Self::from_templated(kind, object))
+    }
+
+    /// Decodes the `items` of a List answer of `kind` (not Pod), e.g. the
+    /// Deployments of a namespace.
+    pub fn decode_list(kind: WorkloadKind, json: &str) -> Result<Vec<Self>, DecodeError> {
+        let list: ObjectList<Templated> = decode_json(json)?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|object| Self::from_templated(kind, object))
+            .collect())
+    }
+
+    pub fn from_templated(kind: WorkloadKind, object: Templated) -> Self {
         let template = if kind == WorkloadKind::CronJob {
             object.spec.job_template.spec.template
         } else {
             object.spec.template
         };
-        Ok(Self {
+        Self {
             kind,
             meta: object.metadata,
             replicas: object.spec.replicas.filter(|_| kind.has_replicas()),
@@ -174,10 +193,9 @@ impl Workload {
                 Box::default()
             },
             template,
-        })
+        }
     }
 
-    /// The pod's own metadata: the Pod's, or the template's.
     /// Where the pod annotations sit in this object, for messages:
     /// `spec.template.metadata.annotations`, or a Pod's `metadata.annotations`.
     pub fn pod_annotations_place(&self) -> String {
@@ -215,6 +233,29 @@ impl Workload {
 
     pub fn pod_meta(&self) -> &ObjectMeta {
         &self.template.metadata
+    }
+
+    /// Replicas as Kubernetes counts them: absent means one.
+    pub fn replicas_wanted(&self) -> i64 {
+        self.replicas.unwrap_or(1)
+    }
+
+    /// Whether the pods require a node each: a required anti-affinity term
+    /// on the hostname, so the scheduler never puts two on one node.
+    pub fn needs_a_node_per_replica(&self) -> bool {
+        self.pod_spec()
+            .affinity
+            .pod_anti_affinity
+            .required
+            .iter()
+            .any(|term| term.topology_key == HOSTNAME_TOPOLOGY)
+    }
+
+    /// How many of `nodes` the scheduler could place the pods on: not
+    /// cordoned, every `NoSchedule`/`NoExecute` taint tolerated.
+    pub fn schedulable_nodes(&self, nodes: &[Node]) -> usize {
+        let tolerations = &self.pod_spec().tolerations;
+        nodes.iter().filter(|node| node.admits(tolerations)).count()
     }
 
     pub fn pod_spec(&self) -> &PodSpec {

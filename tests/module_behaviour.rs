@@ -46,23 +46,12 @@ fn speaks_protocol_v1() {
 #[case::null(Value::Null)]
 #[case::documented_mutating(policy_settings("linkerd-ha-mutating"))]
 #[case::documented_validating(policy_settings("linkerd-ha-validating"))]
+#[case::documented_nodes(policy_settings("linkerd-ha-nodes"))]
 fn valid_settings_are_accepted(#[case] settings: Value) {
     let answer = load(Cluster::default())
         .validate_settings(&settings)
         .unwrap();
     assert!(answer.valid, "{:?}", answer.message);
-}
-
-/// The settings of one policy in policy.yaml.
-fn policy_settings(name: &str) -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policy.yaml")).unwrap();
-    policy_harness::manifests::load_yaml_documents(&text)
-        .unwrap()
-        .into_iter()
-        .find(|doc| doc["metadata"]["name"] == name)
-        .map(|doc| doc["spec"]["settings"].clone())
-        .unwrap()
 }
 
 #[rstest]

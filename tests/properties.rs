@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 use common::*;
 use linkerd_ha_policy::admission::{self, ClusterLookup};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
+use linkerd_ha_policy::workload::Workload;
 use linkerd_ha_policy::workload::WorkloadKind;
 use policy_harness::{admission_request, Cluster, PolicyModule, Verdict};
 use proptest::prelude::*;
@@ -78,6 +79,10 @@ impl ClusterLookup for NativeCluster {
     }
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
+        Ok(Vec::new())
+    }
+
+    fn control_plane_workloads(&self, _namespace: &str) -> Result<Vec<Workload>, String> {
         Ok(Vec::new())
     }
 }
@@ -853,6 +858,10 @@ impl ClusterLookup for FailingNamespaces {
     }
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
+        Err("timed out".to_string())
+    }
+
+    fn control_plane_workloads(&self, _namespace: &str) -> Result<Vec<Workload>, String> {
         Err("timed out".to_string())
     }
 }

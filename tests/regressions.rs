@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use linkerd_ha_policy::admission::{self, ClusterLookup};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
+use linkerd_ha_policy::workload::Workload;
 use linkerd_ha_policy::settings::Settings;
 use policy_harness::{admission_request, Cluster};
 use serde_json::json;
@@ -27,6 +28,10 @@ impl ClusterLookup for Meshed {
     }
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
+        Ok(Vec::new())
+    }
+
+    fn control_plane_workloads(&self, _: &str) -> Result<Vec<Workload>, String> {
         Ok(Vec::new())
     }
 }

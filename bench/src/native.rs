@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use linkerd_ha_policy::admission::ClusterLookup;
 use linkerd_ha_policy::objects::{NamespaceObject, Node, ObjectList, PodDisruptionBudget};
+use linkerd_ha_policy::workload::{Workload, WorkloadKind};
 use policy_harness::Cluster;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -51,5 +52,23 @@ impl ClusterLookup for NativeCluster {
                     "field_masks": ["metadata.name", "spec.unschedulable"]}),
         )
         .map(|list| list.items)
+    }
+
+    fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
+        let mut workloads = Vec::new();
+        for kind in [WorkloadKind::Deployment, WorkloadKind::StatefulSet] {
+            let answer: Value = self.call(
+                "list_resources_by_namespace",
+                &json!({"api_version": "apps/v1", "kind": kind.name(), "namespace": namespace,
+                        "label_selector": null, "field_selector": null,
+                        "field_masks": ["metadata.name", "metadata.namespace", "spec.replicas",
+                                        "spec.template.metadata.labels", "spec.template.spec.affinity",
+                                        "spec.template.spec.tolerations"]}),
+            )?;
+            workloads.extend(
+                Workload::decode_list(kind, &answer.to_string()).map_err(|e| e.0)?,
+            );
+        }
+        Ok(workloads)
     }
 }

@@ -20,10 +20,19 @@ pub enum ObjectKind {
     Namespace,
     PodDisruptionBudget,
     Node,
+    /// Listed for a Node change: the control plane's components.
+    Deployment,
+    StatefulSet,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 3] = [Self::Namespace, Self::PodDisruptionBudget, Self::Node];
+    pub const ALL: [ObjectKind; 5] = [
+        Self::Namespace,
+        Self::PodDisruptionBudget,
+        Self::Node,
+        Self::Deployment,
+        Self::StatefulSet,
+    ];
 
     /// The kind named `kind` (as in an object's `kind` field), if the fake cluster serves it.
     pub fn from_kind(kind: &str) -> Option<Self> {
@@ -35,6 +44,8 @@ impl ObjectKind {
             Self::Namespace => "Namespace",
             Self::PodDisruptionBudget => "PodDisruptionBudget",
             Self::Node => "Node",
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
         }
     }
 
@@ -43,6 +54,7 @@ impl ObjectKind {
     pub fn api_version(self) -> &'static str {
         match self {
             Self::PodDisruptionBudget => "policy/v1",
+            Self::Deployment | Self::StatefulSet => "apps/v1",
             Self::Namespace | Self::Node => "v1",
         }
     }
@@ -50,6 +62,7 @@ impl ObjectKind {
     pub fn group(self) -> &'static str {
         match self {
             Self::PodDisruptionBudget => "policy",
+            Self::Deployment | Self::StatefulSet => "apps",
             Self::Namespace | Self::Node => "",
         }
     }
@@ -60,11 +73,16 @@ impl ObjectKind {
             Self::Namespace => "namespaces",
             Self::PodDisruptionBudget => "poddisruptionbudgets",
             Self::Node => "nodes",
+            Self::Deployment => "deployments",
+            Self::StatefulSet => "statefulsets",
         }
     }
 
     pub fn is_namespaced(self) -> bool {
-        matches!(self, Self::PodDisruptionBudget)
+        matches!(
+            self,
+            Self::PodDisruptionBudget | Self::Deployment | Self::StatefulSet
+        )
     }
 
     /// `resource.group`, the way API server error messages name a resource.
@@ -105,7 +123,7 @@ pub enum HostCallError {
     },
     #[error("invalid {operation} request: {reason}")]
     BadRequest { operation: String, reason: String },
-    #[error("the server doesn't have a resource type \"{kind}\" in \"{api_version}\" (the fake cluster serves Namespace, PodDisruptionBudget and Node)")]
+    #[error("the server doesn't have a resource type \"{kind}\" in \"{api_version}\" (the fake cluster serves Namespace, PodDisruptionBudget, Node, Deployment and StatefulSet)")]
     UnknownResource { api_version: String, kind: String },
     #[error("{resource} \"{name}\" not found")]
     NotFound { resource: String, name: String },

@@ -8,6 +8,7 @@ pub mod model;
 
 use linkerd_ha_policy::admission::{validate, ClusterLookup, Response};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
+use linkerd_ha_policy::workload::{Workload, WorkloadKind};
 use serde_json::{json, Value};
 
 use crate::model::Review;
@@ -31,6 +32,8 @@ pub struct FakeCluster {
     pub namespaces_fail: bool,
     pub budgets: Option<Vec<Value>>,
     pub nodes: Option<Vec<Value>>,
+    /// The control plane's Deployments, listed for a Node change.
+    pub deployments: Option<Vec<Value>>,
 }
 
 impl Default for FakeCluster {
@@ -44,6 +47,14 @@ impl Default for FakeCluster {
                     .map(|i| json!({"metadata": {"name": format!("node-{i}")}}))
                     .collect(),
             ),
+            deployments: Some(vec![json!({
+                "metadata": {"name": "linkerd-destination", "namespace": "linkerd"},
+                "spec": {"replicas": 3, "template": {
+                    "metadata": {"labels": {"linkerd.io/control-plane-component": "destination"}},
+                    "spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"labelSelector": {"matchLabels": {"linkerd.io/control-plane-component": "destination"}},
+                         "topologyKey": "kubernetes.io/hostname"}]}}}}}
+            })]),
         }
     }
 }
@@ -77,6 +88,12 @@ impl ClusterLookup for FakeCluster {
 
     fn nodes(&self) -> Result<Vec<Node>, String> {
         decode_all(self.nodes.as_deref().ok_or("list timed out")?)
+    }
+
+    fn control_plane_workloads(&self, _namespace: &str) -> Result<Vec<Workload>, String> {
+        let deployments = self.deployments.as_deref().ok_or("list timed out")?;
+        let list = json!({"items": deployments}).to_string();
+        Workload::decode_list(WorkloadKind::Deployment, &list).map_err(|e| e.0)
     }
 }
 

@@ -398,6 +398,7 @@ impl ClusterModel {
                 });
                 schedulable.chain(cordoned).collect()
             }),
+            ..FakeCluster::default()
         }
     }
 }

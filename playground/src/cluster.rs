@@ -13,6 +13,7 @@ use cluster_sim::cluster::{
 use cluster_sim::{Cluster, HostCallError};
 use linkerd_ha_policy::admission::ClusterLookup;
 use linkerd_ha_policy::objects::{NamespaceObject, Node, ObjectList, PodDisruptionBudget};
+use linkerd_ha_policy::workload::{Workload, WorkloadKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -24,6 +25,14 @@ const BUDGET_FIELDS: &[&str] = &[
     "spec.maxUnavailable",
 ];
 const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable", "spec.taints"];
+const WORKLOAD_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.replicas",
+    "spec.template.metadata.labels",
+    "spec.template.spec.affinity",
+    "spec.template.spec.tolerations",
+];
 
 /// Later objects replace earlier ones of the same kind, namespace and name;
 /// lists come ordered by namespace, then name.
@@ -90,6 +99,28 @@ impl ClusterLookup for PlaygroundCluster {
             field_masks: fields(NODE_FIELDS),
         });
         decode::<ObjectList<_>>("list_resources_all", answer).map(|list| list.items)
+    }
+
+    fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
+        let mut workloads = Vec::new();
+        for kind in [WorkloadKind::Deployment, WorkloadKind::StatefulSet] {
+            let operation = "list_resources_by_namespace";
+            let answer = self
+                .store
+                .list_resources_by_namespace(&ListResourcesByNamespaceRequest {
+                    api_version: "apps/v1".to_owned(),
+                    kind: kind.name().to_owned(),
+                    namespace: namespace.to_owned(),
+                    label_selector: None,
+                    field_selector: None,
+                    field_masks: fields(WORKLOAD_FIELDS),
+                })
+                .map_err(|error| format!("{operation} failed: {error}"))?;
+            let listed = Workload::decode_list(kind, &answer.to_string())
+                .map_err(|e| format!("cannot read the {operation} answer: {}", e.0))?;
+            workloads.extend(listed);
+        }
+        Ok(workloads)
     }
 }
 

@@ -62,7 +62,11 @@ fn resources_of(policy: &Value) -> BTreeSet<ContextAwareResource> {
 #[test]
 fn policies_use_the_published_module_and_the_declared_rules() {
     let policies = of_kind("ClusterAdmissionPolicy");
-    assert_eq!(policies.len(), 2, "a mutating and a validating instance");
+    assert_eq!(
+        policies.len(),
+        3,
+        "a mutating, a validating and a Node instance"
+    );
     let metadata = metadata();
     let declared = tuples(&metadata.rules);
     for policy in &policies {
@@ -90,25 +94,60 @@ fn policies_use_the_published_module_and_the_declared_rules() {
     }
 }
 
-#[test]
-fn mutating_instance_covers_everything_metadata_declares() {
-    let metadata = metadata();
-    let mutating: Vec<Value> = of_kind("ClusterAdmissionPolicy")
+fn instance(policy_name: &str) -> Value {
+    of_kind("ClusterAdmissionPolicy")
         .into_iter()
-        .filter(|p| p["spec"]["mutating"] == true)
-        .collect();
-    assert_eq!(mutating.len(), 1);
-    assert_eq!(rules_of(&mutating[0]), metadata.rules);
-    assert_eq!(resources_of(&mutating[0]), metadata.context_aware_resources);
+        .find(|p| name(p) == policy_name)
+        .unwrap_or_else(|| panic!("policy.yaml has no ClusterAdmissionPolicy {policy_name}"))
+}
+
+/// The mutating instance takes every kind metadata.yml declares but Nodes,
+/// which the Node instance takes: together, all of it.
+#[test]
+fn mutating_and_node_instances_cover_everything_metadata_declares() {
+    let metadata = metadata();
+    let mutating = instance("linkerd-ha-mutating");
+    assert_eq!(mutating["spec"]["mutating"], true);
+    let nodes = instance("linkerd-ha-nodes");
+    let mut covered = rules_of(&mutating);
+    covered.extend(rules_of(&nodes));
+    assert_eq!(covered, metadata.rules);
+    let mut resources = resources_of(&mutating);
+    resources.extend(resources_of(&nodes));
+    assert_eq!(resources, metadata.context_aware_resources);
+}
+
+/// A cordon or a Node deletion is never refused: not by the rule (warn or
+/// off only), and not by the webhook when policy-server is down.
+#[test]
+fn node_instance_only_warns_and_fails_open() {
+    let nodes = instance("linkerd-ha-nodes");
+    let spec = &nodes["spec"];
+    assert_eq!(spec["failurePolicy"], "Ignore");
+    assert_eq!(spec["mutating"], false);
+    let tuples = tuples(&rules_of(&nodes));
+    assert!(
+        tuples.iter().all(|(_, _, resource, _)| resource == "nodes"),
+        "only nodes (never nodes/status): {tuples:?}"
+    );
+    let actions = spec["settings"]["rules"].as_object().expect("settings.rules");
+    for (rule, action) in actions {
+        let expected = if rule == "nodeChanges" { "warn" } else { "off" };
+        assert_eq!(action, expected, "rules.{rule}");
+    }
+    for other in ["linkerd-ha-mutating", "linkerd-ha-validating"] {
+        assert_eq!(
+            instance(other)["spec"]["settings"]["rules"]["nodeChanges"],
+            "off",
+            "{other} never sees a Node"
+        );
+    }
 }
 
 #[test]
 fn validating_instance_never_mutates_and_enforces_the_proxy() {
-    let validating: Vec<Value> = of_kind("ClusterAdmissionPolicy")
-        .into_iter()
-        .filter(|p| p["spec"]["mutating"] == false)
-        .collect();
-    assert_eq!(validating.len(), 1, "one instance with mutating: false");
+    let validating = [instance("linkerd-ha-validating")];
+    assert_eq!(validating[0]["spec"]["mutating"], false);
     let settings = &validating[0]["spec"]["settings"];
     assert_eq!(settings["rules"]["proxyPresent"], "enforce");
     let actions = settings["rules"].as_object().expect("settings.rules");

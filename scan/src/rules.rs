@@ -29,6 +29,7 @@ pub fn summary(rule: RuleId) -> &'static str {
         RuleId::InjectorWebhook => "the proxy injector's webhook fails as configured and skips disabled namespaces and the control plane",
         RuleId::PrometheusRetention => "Prometheus retention is bounded",
         RuleId::NodeCapacity => "no more control-plane replicas with required anti-affinity than schedulable nodes",
+        RuleId::NodeChanges => "a cordon, taint or Node deletion that leaves a critical control-plane component fewer schedulable nodes than replicas is warned about, never refused",
     }
 }
 
@@ -49,6 +50,7 @@ pub fn readable_name(id: &str) -> &'static str {
             RuleId::InjectorWebhook => "InjectorWebhookFailsSafely",
             RuleId::PrometheusRetention => "PrometheusRetentionBounded",
             RuleId::NodeCapacity => "EnoughNodesForReplicas",
+            RuleId::NodeChanges => "NodeChangesKeepRoomForReplicas",
         },
         None => match id {
             FAILURE_RULE => "PolicyJudgedTheObject",

@@ -12,9 +12,7 @@ use crate::phrasebook::count;
 use crate::quantity::{check_request, Quantity, RequestCheck};
 use crate::selector::{selects, WhenAbsent};
 use crate::settings::{ResourceContainers, Settings};
-use crate::workload::{ContainerRef, Workload, WorkloadKind, PROXY_CONTAINER};
-
-pub const HOSTNAME_TOPOLOGY: &str = "kubernetes.io/hostname";
+use crate::workload::{ContainerRef, Workload, WorkloadKind, HOSTNAME_TOPOLOGY, PROXY_CONTAINER};
 pub const ZONE_TOPOLOGY: &str = "topology.kubernetes.io/zone";
 
 /// The critical component a workload runs, if it is one: a Deployment or
@@ -54,11 +52,6 @@ fn critical<'s>(
     }
 }
 
-/// Replicas as Kubernetes counts them: absent means one.
-fn replicas(workload: &Workload) -> i64 {
-    workload.replicas.unwrap_or(1)
-}
-
 /// Why a deadlock cannot be ruled out when the Node list was empty: no
 /// cluster runs on none, so the lookup saw a cluster without its nodes (a
 /// scan without them, or a replay).
@@ -71,9 +64,7 @@ const NO_NODES_LISTED: &str = "no Node was listed (a cluster always has nodes; a
 fn schedulable_nodes(workload: &Workload, context: &Context) -> Option<(usize, usize)> {
     match &context.nodes {
         Lookup::Found(nodes) if !nodes.is_empty() => {
-            let tolerations = &workload.pod_spec().tolerations;
-            let schedulable = nodes.iter().filter(|node| node.admits(tolerations)).count();
-            Some((schedulable, nodes.len()))
+            Some((workload.schedulable_nodes(nodes), nodes.len()))
         }
         _ => None,
     }
@@ -92,7 +83,7 @@ impl Rule for ControlPlaneReplicas {
         };
         let ha = settings.control_plane.replicas;
         let minimum = settings.control_plane.min_replicas();
-        let actual = replicas(workload);
+        let actual = workload.replicas_wanted();
         let unset = if workload.replicas.is_none() {
             " (spec.replicas unset)"
         } else {
@@ -300,7 +291,7 @@ impl Rollout {
         if workload.kind != WorkloadKind::Deployment {
             return None;
         }
-        let replicas = replicas(workload);
+        let replicas = workload.replicas_wanted();
         if replicas < 1 {
             return None;
         }
@@ -519,14 +510,7 @@ impl Rule for NodeCapacity {
         let Some((workload, component)) = critical(subject, context, settings) else {
             return Vec::new();
         };
-        let spreads = workload
-            .pod_spec()
-            .affinity
-            .pod_anti_affinity
-            .required
-            .iter()
-            .any(|term| term.topology_key == HOSTNAME_TOPOLOGY);
-        if !spreads {
+        if !workload.needs_a_node_per_replica() {
             return Vec::new();
         }
         if let Lookup::Failed(failure) = &context.nodes {
@@ -542,7 +526,7 @@ impl Rule for NodeCapacity {
         let Some((schedulable, total)) = schedulable_nodes(workload, context) else {
             return Vec::new();
         };
-        let wanted = replicas(workload);
+        let wanted = workload.replicas_wanted();
         if wanted <= schedulable as i64 {
             return Vec::new();
         }

@@ -5,6 +5,7 @@ mod control_plane;
 mod disruption_budgets;
 mod injection_annotation;
 mod injector_webhook;
+mod node_changes;
 mod prometheus;
 mod proxy;
 mod rule;
@@ -14,7 +15,7 @@ mod system_namespaces;
 use crate::finding::Finding;
 use crate::settings::Settings;
 
-pub use rule::{Context, Lookup, Operation, Rule, Subject};
+pub use rule::{Context, Lookup, NodeChange, Operation, Rule, Subject};
 
 pub use control_plane::critical_component;
 pub use injector_webhook::needs_control_plane_namespace;
@@ -30,6 +31,7 @@ pub static RULES: &[&dyn Rule] = &[
     &control_plane::ControlPlaneAntiAffinity,
     &control_plane::ControlPlaneResources,
     &control_plane::NodeCapacity,
+    &node_changes::NodeChanges,
     &disruption_budgets::DisruptionBudgets,
     &injector_webhook::InjectorWebhook,
     &prometheus::PrometheusRetention,

@@ -22,6 +22,31 @@ pub enum Subject {
     DisruptionBudget(PodDisruptionBudget),
     InjectorWebhook(MutatingWebhookConfiguration),
     Prometheus(PrometheusObject),
+    NodeChange(NodeChange),
+}
+
+/// A Node UPDATE or DELETE, as the scheduler sees it: the node before the
+/// request, and after it (none once deleted).
+#[derive(Debug, Clone)]
+pub struct NodeChange {
+    pub before: Node,
+    pub after: Option<Node>,
+}
+
+impl NodeChange {
+    /// Whether pods that could go to the node before might not after: a
+    /// cordon, a new `NoSchedule`/`NoExecute` taint, or a deletion. Kubelet
+    /// heartbeats and label changes are not, and need no lookup.
+    pub fn narrows_placement(&self) -> bool {
+        let Some(after) = &self.after else {
+            return true;
+        };
+        let cordoned = after.spec.unschedulable && !self.before.spec.unschedulable;
+        cordoned
+            || after
+                .blocking_taints()
+                .any(|taint| !self.before.blocking_taints().any(|old| old == taint))
+    }
 }
 
 /// The result of a cluster lookup made at the edge.
@@ -50,6 +75,9 @@ pub struct Context {
     pub control_plane_namespace: Lookup<NamespaceObject>,
     /// A Namespace UPDATE's oldObject: what someone else's change removed.
     pub previous_namespace: Option<NamespaceObject>,
+    /// The Deployments and StatefulSets of `controlPlane.namespace`, read
+    /// for a Node change: the critical components among them.
+    pub control_plane_workloads: Lookup<Vec<Workload>>,
 }
 
 impl Context {
@@ -63,6 +91,7 @@ impl Context {
             nodes: Lookup::NotNeeded,
             control_plane_namespace: Lookup::NotNeeded,
             previous_namespace: None,
+            control_plane_workloads: Lookup::NotNeeded,
         }
     }
 }
@@ -71,6 +100,8 @@ impl Context {
 pub enum Operation {
     Create,
     Update,
+    /// Read only for Nodes: every other kind's DELETE is accepted unread.
+    Delete,
 }
 
 /// A rule: a pure function of object, context and settings.

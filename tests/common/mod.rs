@@ -43,6 +43,18 @@ pub fn test_data(name: &str) -> Vec<Value> {
     load_yaml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The settings of one policy in policy.yaml.
+pub fn policy_settings(name: &str) -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policy.yaml")).unwrap();
+    policy_harness::manifests::load_yaml_documents(&text)
+        .unwrap()
+        .into_iter()
+        .find(|doc| doc["metadata"]["name"] == name)
+        .map(|doc| doc["spec"]["settings"].clone())
+        .unwrap_or_else(|| panic!("policy.yaml has no {name}"))
+}
+
 /// Three schedulable nodes, what HA mode assumes.
 pub fn nodes(count: usize) -> Vec<Value> {
     (0..count)
