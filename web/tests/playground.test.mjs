@@ -6,11 +6,13 @@
 // screenshots in web/tests/artifacts/.
 //
 // Run with web/tests/run.sh (installs chromium and playwright-core, builds
-// web/pkg/). UPDATE_SCREENSHOT=1 also refreshes docs/playground.png.
+// web/pkg/). UPDATE_SCREENSHOT=1 also refreshes docs/playground.png, with a
+// fingerprint of what it shows (fingerprint.mjs); without it, the test fails
+// when that fingerprint no longer matches the page.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -18,6 +20,17 @@ import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 
 import { startServer, WEB_ROOT } from "../tools/serve.mjs";
+import {
+  collectRenderedText,
+  differences,
+  EXAMPLE,
+  fingerprint,
+  readFingerprint,
+  REGENERATE,
+  SCREENSHOT,
+  VIEWPORT,
+  withFingerprint,
+} from "./fingerprint.mjs";
 
 const REPOSITORY = resolve(WEB_ROOT, "..");
 const FIXTURES = resolve(REPOSITORY, "../shared/fixtures/linkerd");
@@ -98,7 +111,7 @@ before(async () => {
       "--disable-component-update",
       "--disable-sync",
     ],
-    viewport: { width: 1440, height: 1000 },
+    viewport: VIEWPORT,
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (error) => pageErrors.push(String(error)));
@@ -313,13 +326,26 @@ function normalize(warning) {
 }
 
 describe("screenshot for the README", () => {
-  test("kept as an artifact (and in docs/ with UPDATE_SCREENSHOT=1)", async () => {
-    await open(server.url + "?example=kube-system");
+  test(`${SCREENSHOT} shows the page as it is now (UPDATE_SCREENSHOT=1 refreshes it)`, async () => {
+    await open(`${server.url}?example=${EXAMPLE.id}`);
     const path = await screenshot("playground");
-    assert.ok(readFileSync(path).length > 10_000);
+    const current = fingerprint(REPOSITORY, await page.evaluate(collectRenderedText));
+    const taken = withFingerprint(readFileSync(path), current);
+    assert.ok(taken.length > 10_000);
+    writeFileSync(path, taken);
+    const committed = join(REPOSITORY, SCREENSHOT);
     if (process.env.UPDATE_SCREENSHOT === "1") {
-      mkdirSync(join(REPOSITORY, "docs"), { recursive: true });
-      copyFileSync(path, join(REPOSITORY, "docs/playground.png"));
+      mkdirSync(dirname(committed), { recursive: true });
+      writeFileSync(committed, taken);
+      return;
     }
+    assert.ok(existsSync(committed), `${SCREENSHOT} is missing: ${REGENERATE}`);
+    const stale = differences(readFingerprint(readFileSync(committed)), current);
+    assert.deepEqual(
+      stale,
+      [],
+      `${SCREENSHOT} is older than the page:\n  ${stale.join("\n  ")}\n` +
+        `The new picture is in ${relative(REPOSITORY, path)}; ${REGENERATE}.`,
+    );
   });
 });
