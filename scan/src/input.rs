@@ -5,6 +5,14 @@
 //! Each document keeps its bytes, so that `--fix` can write the documents
 //! the policy leaves alone exactly as they came, and its first line, so that
 //! reports can point at it.
+//!
+//! A document that cannot be read (YAML that does not parse, an unrendered
+//! Helm or Go template) does not stop the reading: as `kubectl apply -R -f`
+//! reports each file it cannot read and applies the rest, it is kept as
+//! [`Skip::Unreadable`], naming its file, its line and the parser's words,
+//! and the documents after it are read as usual. The stream is split at
+//! its `---` lines before any is parsed, so one broken document costs only
+//! itself; only a file that is not UTF-8 text is unreadable as a whole.
 
 use std::io::Read;
 use std::ops::Range;
@@ -26,13 +34,10 @@ pub enum InputError {
     Io { path: String, cause: std::io::Error },
     #[error("{path}: cannot read the folder: {cause}")]
     Folder { path: String, cause: walkdir::Error },
-    #[error("{file}: document {document} (line {line}) is not valid YAML: {message}")]
-    Yaml {
-        file: String,
-        document: usize,
-        line: usize,
-        message: String,
-    },
+    /// A document of a `--cluster` dump that cannot be read (a manifest's
+    /// is judged around, see [`Skip::Unreadable`]).
+    #[error("{0}")]
+    Unreadable(Unreadable),
     #[error("{file}: not a cluster dump: {problem}")]
     NotADump { file: String, problem: String },
     /// The paths hold no Kubernetes object at all: each path, and what it
@@ -97,8 +102,48 @@ pub enum Content {
     /// A `kind: List`: its items, each a Kubernetes object, in order, and
     /// the list itself (for `--fix`, which writes it back with its items).
     List { list: Value, items: Vec<Value> },
-    /// Not a Kubernetes object; skipped, with this reason.
-    Skipped(String),
+    /// Not judged, and why.
+    Skipped(Skip),
+}
+
+/// Why a document is not judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// YAML, but not a Kubernetes object (a values file, a scalar): skipped
+    /// with a note, as this reason says (`is not a Kubernetes object: ...`).
+    NotAnObject(String),
+    /// Not readable: an input error (exit 2), named once the rest is judged.
+    Unreadable(Unreadable),
+}
+
+/// A document (or a whole file) the scanner cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unreadable {
+    /// As reports name it (`<stdin>` for standard input).
+    pub file: String,
+    /// 1-based among the file's documents; `None` when the whole file is
+    /// unreadable (it is not UTF-8 text).
+    pub document: Option<usize>,
+    /// The document's first line of content; for a whole file, the line of
+    /// its first byte that is not UTF-8.
+    pub line: usize,
+    /// What is wrong, in the parser's words: `is not valid YAML: ...`.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    /// `app.yaml: document 2 (line 8) is not valid YAML: mapping values are
+    /// not allowed in this context at line 14 column 13`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.document {
+            Some(document) => write!(
+                f,
+                "{}: document {document} (line {}) {}",
+                self.file, self.line, self.problem
+            ),
+            None => write!(f, "{}: {}", self.file, self.problem),
+        }
+    }
 }
 
 /// A source split into its documents.
@@ -112,10 +157,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Splits and parses `source`. A document that is not YAML is an error
-    /// naming the file and the document; one that is YAML but not a
-    /// Kubernetes object is kept as [`Content::Skipped`].
-    pub fn parse(source: Source) -> Result<Self, InputError> {
+    /// Splits and parses `source`. A document that is not YAML is kept as
+    /// [`Skip::Unreadable`], naming the file, the document and the
+    /// parser's reason, and the documents after it are read as usual; one
+    /// that is YAML but not a Kubernetes object is kept as
+    /// [`Skip::NotAnObject`].
+    pub fn parse(source: Source) -> Self {
         let chunks = split_documents(&source.text);
         let mut documents = Vec::new();
         let mut preamble = 0..0;
@@ -133,36 +180,86 @@ impl Manifest {
                 continue;
             }
             let index = documents.len() + 1;
-            let yaml_error = |message: String| InputError::Yaml {
-                file: source.display_name().to_owned(),
-                document: index,
-                line: first_line,
-                message,
-            };
-            let mut values = parse_yaml(text, chunk.first_line).map_err(&yaml_error)?;
-            let value = match values.len() {
-                0 => Value::Null,
-                1 => values.swap_remove(0),
-                // Only a `...` end marker followed by more YAML gets here.
-                count => {
-                    return Err(yaml_error(format!(
-                        "holds {count} documents without a `---` between them"
-                    )))
-                }
+            let content = match parse_document(text, chunk.first_line) {
+                Ok(value) => classify(value),
+                Err(message) => Content::Skipped(Skip::Unreadable(Unreadable {
+                    file: source.display_name().to_owned(),
+                    document: Some(index),
+                    line: first_line,
+                    problem: format!("is not valid YAML: {message}{}", template_hint(text)),
+                })),
             };
             documents.push(Document {
                 index,
                 line: first_line,
                 columns,
                 range: chunk.range,
-                content: classify(value),
+                content,
             });
         }
-        Ok(Self {
+        Self {
             source,
             preamble,
             documents,
-        })
+        }
+    }
+
+    /// A file whose bytes are not UTF-8 text: unreadable as a whole (its
+    /// encoding is not YAML's, so its documents cannot be told apart). Its
+    /// text is its bytes with U+FFFD for those that are not UTF-8, which
+    /// `--fix` writes back as they are.
+    fn not_utf8(name: String, error: &std::string::FromUtf8Error) -> Self {
+        let bytes = error.as_bytes();
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let valid = bytes
+            .get(..error.utf8_error().valid_up_to())
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let column = valid
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        let source = Source { name, text };
+        let unreadable = Unreadable {
+            file: source.display_name().to_owned(),
+            document: None,
+            line,
+            problem: format!(
+                "is not UTF-8 text (at line {line} column {column}): none of its documents \
+                 was read"
+            ),
+        };
+        let whole = 0..source.text.len();
+        let columns = source
+            .text
+            .lines()
+            .nth(line - 1)
+            .map_or(1, |text| text.chars().count() + 1);
+        Self {
+            preamble: 0..0,
+            documents: vec![Document {
+                index: 1,
+                line,
+                columns,
+                range: whole,
+                content: Content::Skipped(Skip::Unreadable(unreadable)),
+            }],
+            source,
+        }
+    }
+
+    /// The documents it holds that cannot be read, in order.
+    pub fn unreadable(&self) -> impl Iterator<Item = &Unreadable> {
+        self.documents
+            .iter()
+            .filter_map(|document| match &document.content {
+                Content::Skipped(Skip::Unreadable(unreadable)) => Some(unreadable),
+                _ => None,
+            })
     }
 
     /// The Kubernetes objects it holds (each item of a `kind: List` is one).
@@ -182,6 +279,31 @@ impl Manifest {
         self.documents
             .iter()
             .all(|document| document.content == Content::Empty)
+    }
+}
+
+/// The one YAML document of `text`, a chunk of a file starting on its line
+/// `first_line` (`null` when it holds none), or why it cannot be read.
+fn parse_document(text: &str, first_line: usize) -> Result<Value, String> {
+    let mut values = parse_yaml(text, first_line)?;
+    match values.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(values.swap_remove(0)),
+        // Only a `...` end marker followed by more YAML gets here.
+        count => Err(format!(
+            "holds {count} documents without a `---` between them"
+        )),
+    }
+}
+
+/// What to add to a parser's message about `text`: a hint when the
+/// document looks like an unrendered template, which users meet most (a
+/// chart's `templates/`, `{{config_data}}`-style examples).
+fn template_hint(text: &str) -> &'static str {
+    if text.contains("{{") {
+        " (it holds `{{`: a Helm or Go template must be rendered first, e.g. by `helm template`)"
+    } else {
+        ""
     }
 }
 
@@ -253,16 +375,23 @@ fn classify(value: Value) -> Content {
             let items = match fields.get("items") {
                 Some(Value::Array(items)) => items.clone(),
                 None | Some(Value::Null) => Vec::new(),
-                Some(_) => return Content::Skipped("a List whose `items` is not a list".into()),
+                Some(_) => {
+                    return Content::Skipped(Skip::NotAnObject(
+                        "is a List whose `items` is not a list".into(),
+                    ))
+                }
             };
             if let Some(position) = items.iter().position(|item| object_problem(item).is_some()) {
                 let problem = object_problem(&items[position]).unwrap_or_default();
-                return Content::Skipped(format!("item {} of the List {problem}", position + 1));
+                return Content::Skipped(Skip::NotAnObject(format!(
+                    "is a List whose item {} {problem}",
+                    position + 1
+                )));
             }
             Content::List { list: value, items }
         }
         value => match object_problem(&value) {
-            Some(problem) => Content::Skipped(problem),
+            Some(problem) => Content::Skipped(Skip::NotAnObject(problem)),
             None => Content::Object(value),
         },
     }
@@ -353,24 +482,27 @@ fn first_content_line(text: &str) -> usize {
 /// input, a folder is walked recursively for `*.yaml`, `*.yml` and
 /// `*.json` files in path order, anything else is read as a file.
 ///
+/// A document that cannot be read is kept as [`Skip::Unreadable`] and the
+/// reading goes on: the caller judges the rest and names them all (see
+/// [`Manifest::unreadable`]). A path that cannot be read at all (missing,
+/// a folder that cannot be listed) is an error.
+///
 /// Paths that hold no Kubernetes object at all (an empty folder, empty
 /// standard input, only comments or values files) are an error naming
 /// each of them, unless `allow_empty`: a wrong path in CI must not pass
-/// as a clean scan.
+/// as a clean scan. Unreadable documents are an error of their own: with
+/// any, this check is left to them.
 pub fn read_manifests(paths: &[PathBuf], allow_empty: bool) -> Result<Vec<Manifest>, InputError> {
     let mut manifests = Vec::new();
     let mut empty = Vec::new();
     for path in paths {
-        let (named, sources) = read_path(path)?;
-        let parsed = sources
-            .into_iter()
-            .map(Manifest::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (named, parsed) = read_path(path)?;
         empty.push(named.without_objects(path, &parsed));
         manifests.extend(parsed);
     }
     let objects: usize = manifests.iter().map(Manifest::object_count).sum();
-    if objects == 0 && !allow_empty {
+    let unreadable = manifests.iter().any(|m| m.unreadable().next().is_some());
+    if objects == 0 && !unreadable && !allow_empty {
         return Err(InputError::NothingToJudge(
             empty.into_iter().flatten().collect(),
         ));
@@ -406,21 +538,17 @@ impl Named {
     }
 }
 
-/// The sources one named path gives.
-fn read_path(path: &Path) -> Result<(Named, Vec<Source>), InputError> {
+/// The manifests one named path gives.
+fn read_path(path: &Path) -> Result<(Named, Vec<Manifest>), InputError> {
     if path.as_os_str() == STDIN {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|cause| InputError::Io {
                 path: "<stdin>".to_owned(),
                 cause,
             })?;
-        let source = Source {
-            name: STDIN.to_owned(),
-            text,
-        };
-        Ok((Named::Stdin, vec![source]))
+        Ok((Named::Stdin, vec![manifest_of(STDIN.to_owned(), bytes)]))
     } else if path.is_dir() {
         let files = manifest_files(path)?
             .iter()
@@ -452,15 +580,20 @@ fn manifest_files(folder: &Path) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
-fn read_file(path: &Path) -> Result<Source, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| InputError::Io {
+fn read_file(path: &Path) -> Result<Manifest, InputError> {
+    let bytes = std::fs::read(path).map_err(|cause| InputError::Io {
         path: path.display().to_string(),
         cause,
     })?;
-    Ok(Source {
-        name: path.display().to_string(),
-        text,
-    })
+    Ok(manifest_of(path.display().to_string(), bytes))
+}
+
+/// The source `name` holding `bytes`, parsed.
+fn manifest_of(name: String, bytes: Vec<u8>) -> Manifest {
+    match String::from_utf8(bytes) {
+        Ok(text) => Manifest::parse(Source { name, text }),
+        Err(error) => Manifest::not_utf8(name, &error),
+    }
 }
 
 /// The object as the API server receives it from `kubectl apply`: a
@@ -477,7 +610,7 @@ pub fn as_applied(object: &Value, namespace: &str) -> Value {
 /// existing objects): every document must be a Kubernetes object or a List
 /// of them, and a file must hold at least one document.
 pub fn read_cluster_dump(path: &Path) -> Result<Vec<Value>, InputError> {
-    let manifest = Manifest::parse(read_file(path)?)?;
+    let manifest = read_file(path)?;
     let not_a_dump = |problem: String| InputError::NotADump {
         file: path.display().to_string(),
         problem,
@@ -489,11 +622,15 @@ pub fn read_cluster_dump(path: &Path) -> Result<Vec<Value>, InputError> {
             Content::Empty => continue,
             Content::Object(object) => objects.push(object),
             Content::List { items, .. } => objects.extend(items),
-            Content::Skipped(problem) => {
+            Content::Skipped(Skip::NotAnObject(problem)) => {
                 return Err(not_a_dump(format!(
                     "document {} (line {}) {problem}",
                     document.index, document.line
                 )))
+            }
+            // A dump is read whole, or not at all.
+            Content::Skipped(Skip::Unreadable(unreadable)) => {
+                return Err(InputError::Unreadable(unreadable))
             }
         }
         documents += 1;
@@ -526,7 +663,11 @@ mod tests {
             name: "m.yaml".into(),
             text: text.into(),
         })
-        .expect("parses")
+    }
+
+    /// What the manifest's unreadable documents say, one line each.
+    fn unreadable(manifest: &Manifest) -> Vec<String> {
+        manifest.unreadable().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -553,11 +694,15 @@ mod tests {
     #[case::scalar("just text\n", "is a string, not a Kubernetes object")]
     #[case::no_kind("apiVersion: v1\nmetadata: {}\n", "no `kind`")]
     #[case::values_file("replicas: 3\n", "no `apiVersion` or `kind`")]
-    #[case::list_item("apiVersion: v1\nkind: List\nitems: [{a: 1}]\n", "item 1 of the List")]
+    #[case::list_item(
+        "apiVersion: v1\nkind: List\nitems: [{a: 1}]\n",
+        "is a List whose item 1 is not a Kubernetes object"
+    )]
+    #[case::list_items("apiVersion: v1\nkind: List\nitems: 3\n", "is a List whose `items`")]
     fn non_objects_are_skipped_with_a_reason(#[case] text: &str, #[case] reason: &str) {
         let manifest = parse(text);
         match &manifest.documents[0].content {
-            Content::Skipped(why) => assert!(why.contains(reason), "{why}"),
+            Content::Skipped(Skip::NotAnObject(why)) => assert!(why.contains(reason), "{why}"),
             other => panic!("expected a skipped document, got {other:?}"),
         }
     }
@@ -574,17 +719,36 @@ mod tests {
         assert_eq!(items[0]["metadata"]["name"], "a");
     }
 
+    /// A broken document is named (file, document, line, the parser's
+    /// words) and costs only itself: the stream is split at `---` before
+    /// any document is parsed, so the documents after it are read.
     #[test]
-    fn bad_yaml_names_the_file_and_the_document() {
-        let error = Manifest::parse(Source {
+    fn bad_yaml_names_the_file_and_the_document_and_the_rest_is_read() {
+        let manifest = Manifest::parse(Source {
             name: "bad.yaml".into(),
-            text: "apiVersion: v1\nkind: A\n---\nkey: [unclosed\n".into(),
-        })
-        .expect_err("not YAML");
+            text: "apiVersion: v1\nkind: A\n---\nkey: [unclosed\n---\napiVersion: v1\nkind: B\n"
+                .into(),
+        });
         assert_eq!(
-            error.to_string(),
-            "bad.yaml: document 2 (line 4) is not valid YAML: did not find expected ',' or ']' \
-             at line 5 column 1, while parsing a flow sequence at line 4 column 6"
+            unreadable(&manifest),
+            ["bad.yaml: document 2 (line 4) is not valid YAML: did not find expected ',' or ']' \
+              at line 5 column 1, while parsing a flow sequence at line 4 column 6"]
+        );
+        let kinds: Vec<&str> = manifest
+            .documents
+            .iter()
+            .filter_map(|document| match &document.content {
+                Content::Object(object) => object["kind"].as_str(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["A", "B"]);
+        assert_eq!(manifest.object_count(), 2);
+        // Its bytes stay, for `--fix` to write back as they came.
+        let broken = &manifest.documents[1];
+        assert_eq!(
+            &manifest.source.text[broken.range.clone()],
+            "---\nkey: [unclosed\n"
         );
     }
 
@@ -605,13 +769,76 @@ mod tests {
         "control characters are not allowed at line 3 column 6"
     )]
     fn yaml_errors_are_placed_by_the_files_lines(#[case] text: &str, #[case] place: &str) {
-        let error = Manifest::parse(Source {
-            name: "m.yaml".into(),
-            text: text.into(),
-        })
-        .expect_err("not YAML");
-        let message = error.to_string();
-        assert!(message.ends_with(place), "{message}");
+        let messages = unreadable(&parse(text));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].ends_with(place), "{messages:?}");
+    }
+
+    /// Every kind of unreadable document in one file: each named with its
+    /// line, the readable ones between them kept, in order.
+    #[rstest]
+    #[case::go_template(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  config: {{config_data}}\n",
+        "m.yaml: document 1 (line 1) is not valid YAML: data.config: invalid type: map, expected \
+         a string key at line 6 column 12 (it holds `{{`: a Helm or Go template must be rendered \
+         first, e.g. by `helm template`)"
+    )]
+    #[case::helm_template(
+        "# Source: chart/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Values.name }}\n",
+        "m.yaml: document 1 (line 2) is not valid YAML: metadata.name: invalid type: map, \
+         expected a string key at line 5 column 10 (it holds `{{`: a Helm or Go template must be \
+         rendered first, e.g. by `helm template`)"
+    )]
+    #[case::helm_control_flow(
+        "{{- if .Values.enabled }}\napiVersion: v1\nkind: Namespace\n{{- end }}\n",
+        "m.yaml: document 1 (line 1) is not valid YAML"
+    )]
+    #[case::end_marker(
+        "a: 1\n...\nb: 2\n",
+        "m.yaml: document 1 (line 1) is not valid YAML: did not find expected <document start> at \
+         line 3 column 1"
+    )]
+    fn unreadable_documents_say_why(#[case] text: &str, #[case] expected: &str) {
+        let messages = unreadable(&parse(text));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with(expected), "{messages:?}");
+    }
+
+    /// Bytes that are not UTF-8 cannot be split into documents: the file
+    /// is named as a whole, at its first such byte.
+    #[test]
+    fn a_file_that_is_not_utf8_is_unreadable_as_a_whole() {
+        let bytes =
+            b"apiVersion: v1\nkind: Namespace\nmetadata: {name: caf\xe9}\n---\napiVersion: v1\n";
+        let manifest = manifest_of("latin1.yaml".into(), bytes.to_vec());
+        assert_eq!(
+            unreadable(&manifest),
+            ["latin1.yaml: is not UTF-8 text (at line 3 column 21): none of its documents was read"]
+        );
+        assert_eq!(manifest.object_count(), 0);
+        let Some(Unreadable { document, line, .. }) = manifest.unreadable().next() else {
+            panic!("unreadable");
+        };
+        assert_eq!((*document, *line), (None, 3));
+    }
+
+    /// A `--cluster` dump is the cluster: read whole or refused.
+    #[test]
+    fn an_unreadable_dump_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dump = dir.path().join("dump.yaml");
+        std::fs::write(
+            &dump,
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\na: [\n",
+        )
+        .expect("written");
+        let error = read_cluster_dump(&dump).expect_err("unreadable");
+        assert!(
+            error
+                .to_string()
+                .ends_with("dump.yaml: document 2 (line 5) is not valid YAML: did not find expected node content at line 6 column 1, while parsing a flow node"),
+            "{error}"
+        );
     }
 
     #[test]

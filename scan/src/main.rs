@@ -35,13 +35,15 @@ disruption budgets, nodes) are answered from that cluster.",
     after_help = "Exit status:\n  \
 0  nothing was rejected (or what --fail-on names did not happen)\n  \
 1  something was rejected (or warned about, or changed: --fail-on)\n  \
-2  usage or input error: a missing file, YAML that does not parse, paths that hold no Kubernetes object (unless --allow-empty), settings the policy refuses, a module that is not the policy\n  \
+2  usage or input error: a missing file, paths that hold no Kubernetes object (unless --allow-empty), settings the policy refuses, a module that is not the policy; or documents that cannot be read (YAML that does not parse, unrendered templates): each is named and the rest is still judged and reported, but the status is 2\n  \
 3  the policy failed on an object (trapped, timed out, answered garbage)"
 )]
 struct Cli {
     /// Manifests to apply, in order: files, folders (recursively: *.yaml,
     /// *.yml, *.json, in path order), or - for standard input. Helm and
     /// kustomize output and `kind: List` documents are read as they come.
+    /// A document that cannot be read is named on standard error and the
+    /// others are judged as if it were not there; the exit status is then 2.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -187,7 +189,18 @@ fn run(cli: &Cli) -> Result<u8, ScanError> {
             eprintln!("linkerd-ha-scan: {}", Summary::of(&scan.results));
         }
     }
-    Ok(exit_status(&scan.results, cli.fail_on))
+    // Named last, after the report, so that they end the job's log; each
+    // on its line, as every input error.
+    for unreadable in &scan.unreadable {
+        eprintln!("linkerd-ha-scan: error: {unreadable}");
+    }
+    if scan.unreadable.is_empty() {
+        Ok(exit_status(&scan.results, cli.fail_on))
+    } else {
+        // An input error outranks every verdict: the scan did not see all
+        // of what `kubectl apply` would be given.
+        Ok(EXIT_USAGE)
+    }
 }
 
 /// The cluster before the manifests: the dumps' objects, and `nodes`

@@ -13,7 +13,7 @@ use linkerd_ha_policy::phrasebook::count;
 use policy_harness::{HarnessError, PolicyModule};
 use serde_json::Value;
 
-use crate::input::{as_applied, Content, Manifest};
+use crate::input::{as_applied, Content, Manifest, Skip, Unreadable};
 
 /// What the policy made of one object.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +92,8 @@ impl ObjectResult {
     }
 }
 
-/// A document that was not judged, and why.
+/// A document that was skipped (YAML, but not a Kubernetes object), and
+/// why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
     pub file: String,
@@ -116,11 +117,16 @@ impl std::fmt::Display for Note {
 pub struct Scan {
     pub results: Vec<ObjectResult>,
     pub notes: Vec<Note>,
+    /// The documents that could not be read, in input order: not judged,
+    /// and an input error (exit 2) once the rest is.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// Judges every object of `manifests`, in order, under `settings`, against
 /// the cluster `policy` holds, which grows as objects are admitted.
 /// Namespaced objects that name no namespace are in `default_namespace`.
+/// A document that could not be read is passed over (as `kubectl apply`
+/// goes on past a file it cannot read) and listed in [`Scan::unreadable`].
 pub fn scan(
     policy: &mut PolicyModule,
     manifests: &[Manifest],
@@ -139,13 +145,17 @@ pub fn scan(
                     .enumerate()
                     .map(|(i, o)| (Some(i), o))
                     .collect(),
-                Content::Skipped(reason) => {
+                Content::Skipped(Skip::NotAnObject(reason)) => {
                     scan.notes.push(Note {
                         file: file.clone(),
                         document: document.index,
                         line: document.line,
                         reason: reason.clone(),
                     });
+                    Vec::new()
+                }
+                Content::Skipped(Skip::Unreadable(unreadable)) => {
+                    scan.unreadable.push(unreadable.clone());
                     Vec::new()
                 }
             };

@@ -134,7 +134,9 @@ pub fn render_text(scan: &Scan) -> String {
     out
 }
 
-/// The JSON report: `{"results": [...], "summary": {...}, "notes": [...]}`.
+/// The JSON report: `{"results": [...], "summary": {...}, "notes": [...],
+/// "unreadable": [...]}`; each unreadable document is its `file`,
+/// `document` (`null` for a whole file), `line` and `problem`.
 pub fn render_json(scan: &Scan) -> Value {
     let results: Vec<Value> = scan
         .results
@@ -168,6 +170,7 @@ pub fn render_json(scan: &Scan) -> Value {
         "results": results,
         "summary": Summary::of(&scan.results),
         "notes": scan.notes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "unreadable": scan.unreadable,
     })
 }
 
