@@ -16,8 +16,8 @@ use crate::objects::{
 };
 use crate::phrasebook::{message_line, LookupFailure, ObjectRef};
 use crate::rules::{
-    check_all, critical_component, needs_control_plane_namespace, Context, Lookup, NodeChange,
-    Operation, Subject,
+    check_all, critical_component, needing_a_node_each, needs_control_plane_namespace, Context,
+    Lookup, NodeChange, Operation, Subject,
 };
 use crate::settings::Settings;
 use crate::verdict::{AuditAnnotations, Verdict};
@@ -249,7 +249,14 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
     }
     let findings = check_all(&subject, &context, &settings);
     let lifecycle = lifecycle_of(
-        kind, &subject, raw_object, old_object, &context, &findings, &settings, cluster,
+        kind,
+        &subject,
+        raw_object,
+        old_object,
+        &mut context,
+        &findings,
+        &settings,
+        cluster,
     );
     let findings = lifecycle.weigh(findings, &settings);
     let mut verdict = Verdict::from_findings(findings, &settings.rules, &object);
@@ -439,14 +446,14 @@ fn judge_node_change(
         name: change.before.metadata.display_name().to_string(),
     };
     let mut context = Context::new(operation, "");
-    context.control_plane_workloads =
-        looked_up(cluster.control_plane_workloads(&settings.control_plane.namespace));
+    context.control_plane_workloads = looked_up(
+        cluster
+            .control_plane_workloads(&settings.control_plane.namespace)
+            .map(Into::into),
+    );
     // Nodes are listed only when a critical component needs a node each.
     let needs_nodes = match &context.control_plane_workloads {
-        Lookup::Found(workloads) => workloads.iter().any(|workload| {
-            critical_component(workload, &settings.control_plane.namespace, settings).is_some()
-                && workload.needs_a_node_per_replica()
-        }),
+        Lookup::Found(workloads) => !needing_a_node_each(workloads, settings).is_empty(),
         _ => false,
     };
     if needs_nodes {
@@ -554,7 +561,7 @@ fn lifecycle_of(
     subject: &Subject,
     raw_object: &RawValue,
     raw_old_object: Option<&RawValue>,
-    context: &Context,
+    context: &mut Context,
     findings: &[Finding],
     settings: &Settings,
     cluster: &dyn ClusterLookup,
@@ -598,12 +605,17 @@ fn lifecycle_of(
     let Some(old_subject) = raw_old_object.and_then(|old| kind.decode(old.get()).ok()) else {
         return lifecycle;
     };
-    let mut old_context = context.clone();
+    // The oldObject is judged in the request's context with its own
+    // injection decision, put back afterwards: borrowed, not cloned, as a
+    // copy of every lookup's answer would cost the module its clone code.
+    let injection = context.injection;
+    let namespace_injection = context.namespace_injection.clone();
     if let Subject::Workload(old_workload) = &old_subject {
-        resolve_injection(&mut old_context, old_workload, settings, cluster);
+        resolve_injection(context, old_workload, settings, cluster);
     }
-    lifecycle.preexisting =
-        broken_rules(&check_all(&old_subject, &old_context, settings), settings);
+    lifecycle.preexisting = broken_rules(&check_all(&old_subject, context, settings), settings);
+    context.injection = injection;
+    context.namespace_injection = namespace_injection;
     lifecycle
 }
 

@@ -356,7 +356,7 @@ pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 impl Node {
     /// The taints that keep pods without a toleration off the node.
-    pub fn blocking_taints(&self) -> impl Iterator<Item = &Taint> {
+    pub fn blocking_taints(&self) -> impl Iterator<Item = &Taint> + Clone {
         self.spec
             .taints
             .iter()

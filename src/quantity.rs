@@ -303,9 +303,14 @@ impl<'de> Deserialize<'de> for RawQuantity {
                 Ok(RawQuantity(number.to_string()))
             }
             fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<RawQuantity, E> {
+                // Written as serde_json writes numbers (ryu), never through
+                // core's float formatting (~14 KB of the module). JSON has
+                // no NaN or infinity, so the fallback never shows.
                 Ok(RawQuantity(
-                    serde_json::Number::from_f64(number)
-                        .map_or_else(|| number.to_string(), |n| n.to_string()),
+                    serde_json::Number::from_f64(number).map_or_else(
+                        || "a number that is not finite".to_string(),
+                        |n| n.to_string(),
+                    ),
                 ))
             }
         }

@@ -43,6 +43,8 @@ struct Case {
     object: Value,
     /// The stored object, for an UPDATE (a CREATE without one).
     old: Option<Value>,
+    /// The request deletes `object`.
+    deleting: bool,
     /// A phrase of the problem that picks the finding's line.
     finding: &'static str,
     /// The advice, as the line's "Fix:" states it.
@@ -60,6 +62,7 @@ impl Case {
             refused: Vec::new(),
             object,
             old: None,
+            deleting: false,
             finding: "",
             says: "",
             follow: Follow::Settings(json!({})),
@@ -83,6 +86,11 @@ impl Case {
 
     fn updating(mut self, old: Value) -> Self {
         self.old = Some(old);
+        self
+    }
+
+    fn deleting(mut self) -> Self {
+        self.deleting = true;
         self
     }
 
@@ -120,6 +128,17 @@ fn budget(name: &str, spec: Value) -> Value {
         json!({"matchLabels": {"linkerd.io/control-plane-component": "destination"}});
     json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
            "metadata": {"name": name, "namespace": "linkerd"}, "spec": spec})
+}
+
+/// The base cluster with `linkerd-destination` running in it.
+fn with_control_plane() -> Vec<Value> {
+    let mut objects = base_cluster();
+    objects.push(destination());
+    objects
+}
+
+fn node(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec})
 }
 
 /// `linkerd-destination` as `linkerd install --ha` writes it.
@@ -393,6 +412,32 @@ fn cases() -> Vec<Case> {
             .finds("the policy may not read the Nodes",
                    "grant the policy list on v1 Node",
                    Cluster { objects: vec![], grant: vec![ObjectKind::Node] }),
+        Case::new("cordon-leaves-too-few-nodes", Some(NodeChanges), node("node-2", json!({"unschedulable": true})))
+            .cluster(with_control_plane())
+            .updating(node("node-2", json!({})))
+            .finds("cordoning the node leaves fewer schedulable nodes than replicas",
+                   "when the work on the node is done, run `kubectl uncordon node-2`",
+                   Object(json!({"spec": {"unschedulable": false}}))),
+        Case::new("taint-leaves-too-few-nodes", Some(NodeChanges),
+                  node("node-2", json!({"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]})))
+            .cluster(with_control_plane())
+            .updating(node("node-2", json!({})))
+            .finds("adding the taint dedicated=db:NoSchedule leaves fewer schedulable nodes than replicas",
+                   "or add a node the components' pods may run on (HA mode assumes at least 3)",
+                   Cluster { objects: vec![node("node-3", json!({}))], grant: vec![] }),
+        Case::new("delete-leaves-too-few-nodes", Some(NodeChanges), node("node-1", json!({})))
+            .cluster(with_control_plane())
+            .deleting()
+            .finds("deleting the node leaves fewer schedulable nodes than replicas",
+                   "add a node the components' pods may run on (HA mode assumes at least 3) before the next rollout",
+                   Cluster { objects: vec![node("node-3", json!({}))], grant: vec![] }),
+        Case::new("components-refused", Some(NodeChanges), node("node-2", json!({"unschedulable": true})))
+            .cluster(with_control_plane())
+            .updating(node("node-2", json!({})))
+            .refused(ObjectKind::Deployment)
+            .finds("so the room cordoning the node leaves the control plane is unknown",
+                   "grant the policy list on apps/v1 Deployment",
+                   Cluster { objects: vec![], grant: vec![ObjectKind::Deployment] }),
         Case::new("namespace-missing", None, deployment("shop", json!({"linkerd.io/inject": "enabled"})))
             .finds("namespace \"shop\" does not exist",
                    "create Namespace shop before its workloads",
@@ -432,6 +477,7 @@ fn judge(
     }
     let module = load(store);
     let request = match &case.old {
+        _ if case.deleting => AdmissionRequestBuilder::new(object, "DELETE").build(),
         Some(old) => AdmissionRequestBuilder::new(object, "UPDATE")
             .old_object(old)
             .build(),

@@ -225,7 +225,8 @@ fn declared(list: &Value) -> Resources {
 }
 
 /// The lookups src/host.rs makes: each request names an `api_version`
-/// and then a `kind`.
+/// and then a `kind`, or (the control plane's workloads) takes its kinds
+/// from `CONTROL_PLANE_KINDS` at `apps/v1`.
 fn read_by_the_code() -> Resources {
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/host.rs"))
         .expect("src/host.rs");
@@ -236,6 +237,21 @@ fn read_by_the_code() -> Resources {
     };
     let mut found = Resources::new();
     let mut api_version = None;
+    if let Some(start) = source.find("const CONTROL_PLANE_KINDS") {
+        // The list's value: from `=` to `];`.
+        let rest = &source[start..];
+        let value = rest
+            .find('=')
+            .and_then(|from| Some(&rest[from..from + rest[from..].find("];")?]))
+            .expect("CONTROL_PLANE_KINDS = [...];");
+        for kind in value.split("WorkloadKind::").skip(1) {
+            let kind: String = kind
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            found.insert(("apps/v1".to_string(), kind));
+        }
+    }
     for line in source.lines() {
         if let Some(version) = quoted_after(line, "api_version:") {
             api_version = Some(version);
@@ -255,6 +271,8 @@ fn context_aware_resources_are_exactly_what_the_code_reads() {
         ("v1", "Namespace"),
         ("policy/v1", "PodDisruptionBudget"),
         ("v1", "Node"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
     ]);
     assert_eq!(read_by_the_code(), expected, "src/host.rs lookups");
 
@@ -307,12 +325,19 @@ fn host_calls_stay_within_the_declared_resources() {
         ("v1", "Namespace"),
         ("policy/v1", "PodDisruptionBudget"),
         ("v1", "Node"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
     ]);
     for object in &objects {
         module
             .validate(&admission_request(object, "CREATE"), &json!({}))
             .unwrap_or_else(|e| panic!("{}: {e}", describe(object)));
     }
+    // A Node deleted: the control plane's workloads, then the Nodes.
+    let node = &nodes(3)[2];
+    module
+        .validate(&admission_request(node, "DELETE"), &json!({}))
+        .expect("a Node DELETE");
     let calls = module.host_calls();
     assert!(
         !calls.is_empty(),

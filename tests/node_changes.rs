@@ -58,10 +58,10 @@ fn delete(module: &PolicyModule, node: &Value) -> Verdict {
 /// schedulable nodes.
 fn shortfall(change: &str, from: usize, to: usize) -> String {
     let each = |name: &str| {
-        format!("Deployment linkerd/linkerd-{name} wants 3 replicas on separate nodes, and the nodes its pods may run on fall from {from} to {to}")
+        format!("Deployment linkerd/linkerd-{name} (3 replicas): {from} schedulable nodes before, {to} after")
     };
     format!(
-        "{change} leaves fewer schedulable nodes than replicas for 3 critical control-plane components that require a node each (required anti-affinity on kubernetes.io/hostname): {}; {}; {}. The pods running now stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica: the rest stay Pending, and with the proxy injector or destination short, HA mode's guarantees are gone",
+        "{change} leaves fewer schedulable nodes than replicas (one node each: required anti-affinity on kubernetes.io/hostname) for 3 critical control-plane components: {}; {}; {}. Running pods stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica: the rest stay Pending",
         each("destination"),
         each("identity"),
         each("proxy-injector"),
@@ -235,7 +235,7 @@ fn a_refused_lookup_still_admits_the_cordon() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("[nodeChanges] Node node-0: ")
-            && warnings[0].contains("so whether cordoning the node leaves the critical control-plane components enough nodes is unknown"),
+            && warnings[0].contains("so the room cordoning the node leaves the control plane is unknown"),
         "{}",
         warnings[0]
     );

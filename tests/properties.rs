@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use common::*;
 use linkerd_ha_policy::admission::{self, ClusterLookup};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
-use linkerd_ha_policy::workload::Workload;
+
 use linkerd_ha_policy::workload::WorkloadKind;
 use policy_harness::{admission_request, Cluster, PolicyModule, Verdict};
 use proptest::prelude::*;
@@ -82,7 +82,10 @@ impl ClusterLookup for NativeCluster {
         Ok(Vec::new())
     }
 
-    fn control_plane_workloads(&self, _namespace: &str) -> Result<Vec<Workload>, String> {
+    fn control_plane_workloads(
+        &self,
+        _namespace: &str,
+    ) -> Result<Vec<linkerd_ha_policy::workload::Workload>, String> {
         Ok(Vec::new())
     }
 }
@@ -861,7 +864,10 @@ impl ClusterLookup for FailingNamespaces {
         Err("timed out".to_string())
     }
 
-    fn control_plane_workloads(&self, _namespace: &str) -> Result<Vec<Workload>, String> {
+    fn control_plane_workloads(
+        &self,
+        _namespace: &str,
+    ) -> Result<Vec<linkerd_ha_policy::workload::Workload>, String> {
         Err("timed out".to_string())
     }
 }

@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use linkerd_ha_policy::admission::{self, ClusterLookup};
 use linkerd_ha_policy::objects::{NamespaceObject, Node, PodDisruptionBudget};
-use linkerd_ha_policy::workload::Workload;
 use linkerd_ha_policy::settings::Settings;
+use linkerd_ha_policy::workload::Workload;
 use policy_harness::{admission_request, Cluster};
 use serde_json::json;
 

@@ -19,6 +19,7 @@ pub use rule::{Context, Lookup, NodeChange, Operation, Rule, Subject};
 
 pub use control_plane::critical_component;
 pub use injector_webhook::needs_control_plane_namespace;
+pub use node_changes::needing_a_node_each;
 
 /// Every rule, in the order their findings are reported.
 pub static RULES: &[&dyn Rule] = &[

@@ -16,6 +16,23 @@ use crate::workload::{Workload, HOSTNAME_TOPOLOGY};
 
 pub struct NodeChanges;
 
+/// The critical components among `workloads` (listed in
+/// `controlPlane.namespace`) whose replicas need a node each: the only ones
+/// a node change can leave short, so the edge lists Nodes only for them.
+pub fn needing_a_node_each<'w>(
+    workloads: &'w [Workload],
+    settings: &Settings,
+) -> Vec<&'w Workload> {
+    let namespace = &settings.control_plane.namespace;
+    workloads
+        .iter()
+        .filter(|workload| {
+            critical_component(workload, namespace, settings).is_some()
+                && workload.needs_a_node_per_replica()
+        })
+        .collect()
+}
+
 /// A critical component the change leaves short of nodes.
 struct Shortfall<'w> {
     workload: &'w Workload,
@@ -55,13 +72,7 @@ impl Rule for NodeChanges {
                 )]
             }
         };
-        let spread: Vec<&Workload> = workloads
-            .iter()
-            .filter(|workload| {
-                critical_component(workload, namespace, settings).is_some()
-                    && workload.needs_a_node_per_replica()
-            })
-            .collect();
+        let spread = needing_a_node_each(workloads, settings);
         if spread.is_empty() {
             return Vec::new();
         }
@@ -103,7 +114,7 @@ impl NodeChanges {
         let mut problem = what_changes(change);
         let _ = write!(
             problem,
-            " leaves fewer schedulable nodes than replicas for {} that require a node each (required anti-affinity on {HOSTNAME_TOPOLOGY}): ",
+            " leaves fewer schedulable nodes than replicas (one node each: required anti-affinity on {HOSTNAME_TOPOLOGY}) for {}: ",
             count(shortfalls.len(), "critical control-plane component", "critical control-plane components"),
         );
         let mut most = 0;
@@ -111,7 +122,7 @@ impl NodeChanges {
             most = most.max(s.wanted);
             let _ = write!(
                 problem,
-                "{}{} {}/{} wants {} replicas on separate nodes, and the nodes its pods may run on fall from {} to {}",
+                "{}{} {}/{} ({} replicas): {} schedulable nodes before, {} after",
                 if i == 0 { "" } else { "; " },
                 s.workload.kind.name(),
                 s.workload.meta.namespace,
@@ -121,7 +132,7 @@ impl NodeChanges {
                 s.after,
             );
         }
-        problem.push_str(". The pods running now stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica: the rest stay Pending, and with the proxy injector or destination short, HA mode's guarantees are gone");
+        problem.push_str(". Running pods stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica: the rest stay Pending");
         let first = match &change.after {
             None => String::new(),
             Some(after) if after.spec.unschedulable && !change.before.spec.unschedulable => format!(
@@ -144,7 +155,7 @@ impl NodeChanges {
         Finding::notice(
             self.id(),
             format!(
-                "{}, so whether {} leaves the critical control-plane components enough nodes is unknown",
+                "{}, so the room {} leaves the control plane is unknown",
                 what_happened,
                 what_changes(change)
             ),
@@ -162,15 +173,19 @@ fn what_changes(change: &NodeChange) -> String {
     if after.spec.unschedulable && !change.before.spec.unschedulable {
         words.push_str("cordoning the node");
     }
-    let mut added = after
+    let added = after
         .blocking_taints()
-        .filter(|taint| !change.before.blocking_taints().any(|old| old == *taint))
-        .peekable();
-    if added.peek().is_some() {
+        .filter(|taint| !change.before.blocking_taints().any(|old| old == *taint));
+    let count = added.clone().count();
+    if count > 0 {
         if !words.is_empty() {
             words.push_str(" and ");
         }
-        words.push_str("adding the taint");
+        words.push_str(if count == 1 {
+            "adding the taint"
+        } else {
+            "adding the taints"
+        });
         for (i, taint) in added.enumerate() {
             // As `kubectl taint` spells it: key[=value]:Effect.
             let _ = write!(words, "{}{}", if i == 0 { " " } else { ", " }, taint.key);
@@ -251,7 +266,7 @@ mod tests {
             None => Operation::Delete,
         };
         let mut context = Context::new(operation, "");
-        context.control_plane_workloads = Lookup::Found(workloads);
+        context.control_plane_workloads = Lookup::Found(workloads.into());
         context.nodes = Lookup::Found(nodes);
         NodeChanges.check(&Subject::NodeChange(change), &context, &Settings::default())
     }
@@ -268,7 +283,7 @@ mod tests {
     #[rstest]
     #[case::cordon(
         update(json!({}), json!({"unschedulable": true})),
-        "cordoning the node leaves fewer schedulable nodes than replicas for 1 critical control-plane component that require a node each (required anti-affinity on kubernetes.io/hostname): Deployment linkerd/linkerd-destination wants 3 replicas on separate nodes, and the nodes its pods may run on fall from 3 to 2. The pods running now stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica",
+        "cordoning the node leaves fewer schedulable nodes than replicas (one node each: required anti-affinity on kubernetes.io/hostname) for 1 critical control-plane component: Deployment linkerd/linkerd-destination (3 replicas): 3 schedulable nodes before, 2 after. Running pods stay, but the next rollout, or rescheduling after an eviction or the node's removal, cannot place every replica: the rest stay Pending",
         "when the work on the node is done, run `kubectl uncordon node-c`"
     )]
     #[case::no_schedule_taint(
@@ -283,7 +298,7 @@ mod tests {
     )]
     #[case::delete(
         NodeChange { before: node("node-c", json!({})), after: None },
-        "deleting the node leaves fewer schedulable nodes than replicas for 1 critical control-plane component",
+        "deleting the node leaves fewer schedulable nodes than replicas (one node each: required anti-affinity on kubernetes.io/hostname) for 1 critical control-plane component",
         "add a node the components' pods may run on (HA mode assumes at least 3) before the next rollout"
     )]
     fn a_change_that_leaves_too_few_nodes_warns(
@@ -369,7 +384,7 @@ mod tests {
     #[test]
     fn a_failed_lookup_is_a_notice_never_a_refusal() {
         let mut context = Context::new(Operation::Delete, "");
-        context.control_plane_workloads = Lookup::Found(vec![destination(Value::Null)]);
+        context.control_plane_workloads = Lookup::Found(vec![destination(Value::Null)].into());
         context.nodes = Lookup::Failed(LookupFailure::Refused("nodes is forbidden".into()));
         let change = NodeChange {
             before: node("node-c", json!({})),
@@ -380,9 +395,26 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert!(!findings[0].could_refuse(), "{findings:?}");
         assert!(
-            findings[0].problem.contains("so whether deleting the node leaves the critical control-plane components enough nodes is unknown"),
+            findings[0]
+                .problem
+                .contains("so the room deleting the node leaves the control plane is unknown"),
             "{}",
             findings[0].problem
+        );
+    }
+
+    #[test]
+    fn a_cordon_with_two_new_taints_names_all_three_changes() {
+        let change = update(
+            json!({}),
+            json!({"unschedulable": true, "taints": [
+                {"key": "a", "effect": "NoSchedule"},
+                {"key": "b", "value": "x", "effect": "NoExecute"},
+                {"key": "c", "effect": "PreferNoSchedule"}]}),
+        );
+        assert_eq!(
+            what_changes(&change),
+            "cordoning the node and adding the taints a:NoSchedule, b=x:NoExecute"
         );
     }
 

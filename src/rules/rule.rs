@@ -2,6 +2,8 @@
 //! ([`Subject`]) and what the edge looked up ([`Context`]). Below the
 //! families, so that none of them reads the registry that lists it.
 
+use std::rc::Rc;
+
 use crate::finding::{Finding, RuleId};
 use crate::injection::{EffectiveInjection, NamespaceInjection};
 use crate::objects::{
@@ -76,8 +78,10 @@ pub struct Context {
     /// A Namespace UPDATE's oldObject: what someone else's change removed.
     pub previous_namespace: Option<NamespaceObject>,
     /// The Deployments and StatefulSets of `controlPlane.namespace`, read
-    /// for a Node change: the critical components among them.
-    pub control_plane_workloads: Lookup<Vec<Workload>>,
+    /// for a Node change: the critical components among them. Shared, not
+    /// owned: a context is cloned to judge an UPDATE's oldObject, and a
+    /// deep copy of workloads would cost the module its clone code.
+    pub control_plane_workloads: Lookup<Rc<[Workload]>>,
 }
 
 impl Context {
