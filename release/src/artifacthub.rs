@@ -181,7 +181,7 @@ fn install_text(project: &Project, metadata: &Metadata, source: &str) -> Result<
         "{}\n\
          The repository's [`policy.yaml`]({source}/blob/main/policy.yaml) installs the policy the \
          recommended way: a highly available `PolicyServer` (3 replicas, a disruption budget, \
-         anti-affinity) running a mutating and a validating `ClusterAdmissionPolicy`:\n\
+         anti-affinity) running a mutating, a validating and a Node-change `ClusterAdmissionPolicy`:\n\
          \n\
          ```console\n\
          kubectl apply -f policy.yaml\n\
@@ -191,9 +191,34 @@ fn install_text(project: &Project, metadata: &Metadata, source: &str) -> Result<
          \n\
          ```yaml\n\
          {example}\
-         ```\n",
-        kwctl_install_text(&reference)
+         ```\n\
+         \n\
+         ## What it says\n\
+         \n\
+         {answers}",
+        kwctl_install_text(&reference),
+        answers = readme_answers(project)?,
     ))
+}
+
+/// The README's block of the module's real answers (a rejection, a
+/// mutation, a node warning), which `tests/answers_shown.rs` keeps equal to
+/// what the built module says.
+fn readme_answers(project: &Project) -> Result<String> {
+    const BEGIN: &str = "<!-- answers: begin (tests/answers_shown.rs) -->";
+    const END: &str = "<!-- answers: end -->";
+    let readme = read_to_string(&project.readme_path())?;
+    let block = readme
+        .find(BEGIN)
+        .and_then(|start| {
+            let inside = &readme[start + BEGIN.len()..];
+            Some(&inside[..inside.find(END)?])
+        })
+        .ok_or_else(|| ReleaseError::ArtifactHub {
+            path: project.readme_path(),
+            reason: format!("no {BEGIN} … {END} block"),
+        })?;
+    Ok(block.trim_start_matches('\n').to_string())
 }
 
 /// The package for the project's current metadata and version.
