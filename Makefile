@@ -84,8 +84,16 @@ build: setup
 	$(call optimise,$(WASM))
 
 # The examples include rejected objects on purpose: show them, do not fail.
-run: build
-	@echo "make run: building the scanner, linkerd-ha-scan (wasmtime; the first build takes a few minutes), then judging examples/ with the module"
+# The scanner (host, dev profile: target/debug) builds beside the module
+# (wasm32-wasip1 and target/release): the two cargo runs lock different
+# folders, and each spends minutes on one crate (Cranelift's code
+# generator; the module's LTO), so side by side they use both cores. The
+# scanner shows cargo's progress bar; the module build prints its lines.
+run: setup
+	@echo "make run: building the policy module (release, wasm32-wasip1) and the scanner, linkerd-ha-scan (wasmtime), side by side; the first build takes a few minutes. Then the scanner judges examples/ with the module."
+	@cargo build -p linkerd-ha-scan & scanner=$$!; \
+	CARGO_TERM_PROGRESS_WHEN=never $(MAKE) --no-print-directory build || { kill $$scanner 2>/dev/null; exit 1; }; \
+	wait $$scanner
 	$(SCAN) --module $(WASM) --fail-on never $(EXAMPLES)
 
 fmt: setup

@@ -137,7 +137,7 @@ describe("the playground page, served over HTTP", () => {
     assert.match(settings, /^rules: +# action per rule/);
     assert.match(settings, /safeToEvict: mutate/);
     const options = await page.locator("#example option").evaluateAll((nodes) => nodes.map((n) => n.value));
-    assert.deepEqual(options, ["", "meshed-app", "kube-system", "non-compliant", "linkerd-install-ha", "existing-namespace"]);
+    assert.deepEqual(options, ["", "meshed-app", "kube-system", "non-compliant", "linkerd-install-ha", "existing-namespace", "node-cordon"]);
   });
 
   test("meshed app: the Deployment is mutated with the safe-to-evict annotation", async () => {
@@ -204,6 +204,19 @@ describe("the playground page, served over HTTP", () => {
     const voting = await card("Deployment", "emojivoto", "voting");
     assert.equal(voting.outcome, "accepted");
     assert.match(voting.warnings[0], /namespace "emojivoto" does not exist/);
+  });
+
+  test("a cordon that leaves the control plane short is warned about, never refused", async () => {
+    await chooseExample("node-cordon");
+    const node = await card("Node", "", "node-2");
+    assert.equal(node.outcome, "accepted");
+    assert.match(node.warnings[0], /^nodeChanges.*cordoning the node leaves fewer schedulable nodes than replicas/);
+    assert.match(node.warnings[0], /3 schedulable nodes before, 2 after/);
+    // A fourth node in the cluster: room enough, nothing to say.
+    await page.fill("#cluster", (await page.inputValue("#cluster")) + "\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node-3\n");
+    await page.click("#evaluate");
+    assert.deepEqual((await card("Node", "", "node-2")).warnings, []);
+    await screenshot("node-cordon");
   });
 
   test("settings are the policy's: an action changes the verdict, a bad value is refused", async () => {

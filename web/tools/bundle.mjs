@@ -39,6 +39,12 @@ const EXAMPLES = [
     manifest: "web/examples/existing-namespace.yaml",
     cluster: "web/examples/existing-namespace.cluster.yaml",
   },
+  {
+    id: "node-cordon",
+    title: "kubectl cordon on a three-node HA cluster (warned, never refused)",
+    manifest: "web/examples/node-cordon.yaml",
+    cluster: "web/examples/node-cordon.cluster.yaml",
+  },
 ];
 
 const read = (path) => readFileSync(join(repository, path), "utf8");
