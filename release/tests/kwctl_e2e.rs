@@ -166,22 +166,102 @@ fn rules_on_kwctl(
 #[rstest]
 #[case::system_namespace_label("namespace-kube-system", With::Defaults, json!([
     {"op": "add", "path": "/metadata/labels", "value": {"config.linkerd.io/admission-webhooks": "disabled"}}
-]))]
+]), "systemNamespaces")]
 #[case::safe_to_evict("deployment-meshed", With::Defaults, json!([
     {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
-]))]
+]), "safeToEvict")]
 #[case::safe_to_evict_as_deployed("deployment-meshed", With::Mutating, json!([
     {"op": "add", "path": "/spec/template/metadata/annotations/cluster-autoscaler.kubernetes.io~1safe-to-evict", "value": "true"}
-]))]
-fn mutations_on_kwctl(#[case] name: &str, #[case] with: With, #[case] ops: Value) {
+]), "safeToEvict")]
+fn mutations_on_kwctl(
+    #[case] name: &str,
+    #[case] with: With,
+    #[case] ops: Value,
+    #[case] rule: &str,
+) {
     // The namespace's labels and annotation can turn even a pod's `enabled`
     // off, so a meshed workload's namespace is always read.
     let session = (name != "namespace-kube-system").then_some("namespace-shop");
     let (object, answer) = run_case(name, with, session);
     Expect::Patched(ops).check(&answer, name);
+    // The rule behind the change, as Kubewarden's engine passes it on to
+    // the API server (its audit log records it under the webhook's name).
+    let annotations = &answer.raw["auditAnnotations"];
+    assert_eq!(annotations["mutated-by"], rule, "{}", answer.raw);
+    assert!(
+        annotations[rule]
+            .as_str()
+            .is_some_and(|said| said.starts_with(&format!("[{rule}] "))),
+        "{}",
+        answer.raw
+    );
     let fixed = answer.patched(&object);
     let again = kwctl_run(&fixed, with, session).expect("kwctl run on the patched object");
     Expect::Accepted.check(&again, &format!("{name}, patched"));
+}
+
+/// `kwctl run` on a Node UPDATE, with policy.yaml's Node instance.
+fn kwctl_node_update(before: &Value, after: &Value, replay: Option<&str>) -> Answer {
+    let request = tempfile::NamedTempFile::new_in(scratch()).expect("request file");
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": policy_harness::AdmissionRequestBuilder::new(after, "UPDATE")
+            .old_object(before)
+            .build(),
+    });
+    std::fs::write(request.path(), review.to_string()).expect("write request");
+    let mut command = kwctl();
+    command.arg("run").arg("--request-path").arg(request.path());
+    command
+        .arg("--settings-json")
+        .arg(policy_yaml_settings("linkerd-ha-nodes").to_string());
+    if let Some(session) = replay {
+        command
+            .arg("--allow-context-aware")
+            .arg("--replay-host-capabilities-interactions")
+            .arg(fixture_path(&format!("replay/{session}.yml")));
+    }
+    command.arg(module());
+    let (ok, stdout, stderr) = run_bounded(&mut command, LIMIT);
+    assert!(ok, "kwctl run failed:\n{stderr}");
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON answer from kwctl run:\n{stdout}\n{stderr}"));
+    Answer::from_response(&serde_json::from_str(line).expect("JSON"))
+}
+
+fn node(spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-c"}, "spec": spec})
+}
+
+/// A cordon of one of three nodes, the control plane's Deployments, the
+/// StatefulSets and the Nodes replayed: admitted, with the warning.
+#[test]
+fn a_cordon_on_kwctl_is_admitted_with_a_warning() {
+    let answer = kwctl_node_update(
+        &node(json!({})),
+        &node(json!({"unschedulable": true})),
+        Some("node-cordon-three-nodes"),
+    );
+    Expect::Warned(&[
+        "[nodeChanges] Node node-c: cordoning the node leaves fewer schedulable nodes than replicas",
+        "Deployment linkerd/linkerd-destination (3 replicas): 3 schedulable nodes before, 2 after",
+        "kubectl uncordon node-c",
+    ])
+    .check(&answer, "cordon");
+}
+
+/// A write that takes no room (a label) makes no lookup: kwctl runs it
+/// without a replay session, and a lookup would fail the run.
+#[test]
+fn a_label_on_a_node_on_kwctl_asks_nothing() {
+    let mut labelled = node(json!({}));
+    labelled["metadata"]["labels"] = json!({"team": "platform"});
+    let answer = kwctl_node_update(&node(json!({})), &labelled, None);
+    Expect::Accepted.check(&answer, "label");
 }
 
 /// Under `mutate` the missing anti-affinity is added, and what is added
@@ -459,10 +539,46 @@ fn kwctl_scaffold_manifest_matches_policy_yaml() {
     assert!(scaffolded["spec"]["backgroundAudit"]
         .as_bool()
         .unwrap_or(true));
-    for field in ["rules", "mutating", "contextAwareResources", "settings"] {
+    for field in ["mutating", "settings"] {
         assert_eq!(
             ours["spec"][field], scaffolded["spec"][field],
             "spec.{field} differs from kwctl scaffold manifest"
         );
     }
+    // kwctl scaffolds one policy for everything metadata.yml declares;
+    // policy.yaml gives Nodes their own fail-open instance, and together
+    // the two cover it, rule for rule and lookup for lookup.
+    let nodes = policies
+        .iter()
+        .find(|p| p["metadata"]["name"] == "linkerd-ha-nodes")
+        .expect("the Node instance");
+    let rules: Vec<Value> = [ours, nodes]
+        .iter()
+        .flat_map(|policy| {
+            policy["spec"]["rules"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        Value::Array(rules),
+        scaffolded["spec"]["rules"],
+        "spec.rules of the mutating and the Node instance differ from kwctl scaffold manifest"
+    );
+    let lookups = |policy: &Value| -> std::collections::BTreeSet<String> {
+        policy["spec"]["contextAwareResources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(Value::to_string)
+            .collect()
+    };
+    let mut ours_lookups = lookups(ours);
+    ours_lookups.extend(lookups(nodes));
+    assert_eq!(
+        ours_lookups,
+        lookups(&scaffolded),
+        "contextAwareResources of the mutating and the Node instance differ from kwctl scaffold manifest"
+    );
 }
