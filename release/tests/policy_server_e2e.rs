@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 const MUTATING: &str = "clusterwide-linkerd-ha-mutating";
 const VALIDATING: &str = "clusterwide-linkerd-ha-validating";
+const NODES: &str = "clusterwide-linkerd-ha-nodes";
 
 /// A registry holding the pushed module and a policy-server serving it;
 /// both stop when dropped.
@@ -61,7 +62,7 @@ fn deploy() -> Deployment {
     let policies = policies_file(&project, &reference, &metadata).expect("policies.yml");
     assert_eq!(
         policies.as_object().map(|map| map.len()),
-        Some(2),
+        Some(3),
         "{policies}"
     );
     let server = PolicyServer::start(PolicyServerConfig {
@@ -135,13 +136,50 @@ fn check_envelope(answer: &Value) {
 }
 
 #[test]
-fn policies_yml_holds_both_instances_of_policy_yaml() {
+fn policies_yml_holds_every_instance_of_policy_yaml() {
     let names: Vec<String> = policy_yaml_policies(&project())
         .expect("policy.yaml")
         .iter()
         .map(cluster_policy_id)
         .collect();
-    assert_eq!(names, [MUTATING, VALIDATING]);
+    assert_eq!(names, [MUTATING, VALIDATING, NODES]);
+}
+
+/// policy-server passes on the rules behind a mutation (auditAnnotations,
+/// which the API server records in its audit log), and answers a cordon on
+/// the Node instance with a warning, never a refusal, even when every
+/// lookup fails (no cluster here).
+#[test]
+fn policy_server_passes_on_the_rules_and_never_refuses_a_cordon() {
+    let deployment = deploy();
+    let (_, answer) = deployment.validate(MUTATING, "namespace-kube-system");
+    assert_eq!(
+        answer.raw["auditAnnotations"]["mutated-by"], "systemNamespaces",
+        "{}",
+        answer.raw
+    );
+
+    let node = |spec: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-c"}, "spec": spec});
+    let (before, after) = (node(json!({})), node(json!({"unschedulable": true})));
+    let request = policy_harness::AdmissionRequestBuilder::new(&after, "UPDATE")
+        .old_object(&before)
+        .build();
+    let body =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+    let (status, review) = deployment.post(&format!("/validate/{NODES}"), &body);
+    assert_eq!(status, 200, "{review}");
+    check_envelope(&review);
+    let answer = Answer::from_response(&review["response"]);
+    assert!(answer.allowed, "{}", answer.raw);
+    assert_eq!(answer.patch, None, "{}", answer.raw);
+    assert_eq!(answer.warnings.len(), 1, "{}", answer.raw);
+    assert!(
+        answer.warnings[0].starts_with("[nodeChanges] Node node-c: ")
+            && answer.warnings[0]
+                .contains("so the room cordoning the node leaves the control plane is unknown"),
+        "{}",
+        answer.warnings[0]
+    );
 }
 
 #[test]
