@@ -156,6 +156,23 @@ pub fn check_review(review: &Review) {
     let bytes = serde_json::to_vec(&payload).expect("the payload encodes");
     let response = validate(&bytes, &cluster);
     assert_well_formed(&response);
+    if let crate::model::Kind::Node = review.kind {
+        // Operators cordon and delete nodes in emergencies: a Node change is
+        // never refused nor changed, whatever it holds, under any settings
+        // validate_settings lets through.
+        let settings = serde_json::to_vec(&payload["settings"]).expect("settings encode");
+        if linkerd_ha_policy::settings::Settings::from_json(&settings)
+            .is_ok_and(|settings| settings.check().is_ok())
+            || payload["settings"].is_null()
+        {
+            assert!(
+                response.accepted,
+                "a Node change refused: {:?}",
+                response.message
+            );
+            assert!(response.mutated_object.is_none(), "a Node changed");
+        }
+    }
     let Some(mutated) = response.mutated_object else {
         return;
     };

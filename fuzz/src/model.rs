@@ -27,6 +27,8 @@ pub struct Review {
     pub budget: Budget,
     pub webhooks: Vec<Webhook>,
     pub prometheus: PrometheusSpec,
+    /// A Node's scheduling, before the request (`oldObject`) and after it.
+    pub node: (NodeSpec, NodeSpec),
     /// Fields no rule reads, at the object's top level.
     pub unknown: Vec<(String, Leaf)>,
     pub settings: Settings,
@@ -41,6 +43,7 @@ pub enum Kind {
     MutatingWebhookConfiguration,
     Prometheus,
     ConfigMap,
+    Node,
 }
 
 /// One of the policy's own eight pod-creating kinds.
@@ -73,7 +76,61 @@ impl Kind {
                 "MutatingWebhookConfiguration",
             ),
             Self::Prometheus => ("monitoring.coreos.com", "v1", "Prometheus"),
+            Self::Node => ("", "v1", "Node"),
         }
+    }
+}
+
+/// What `nodeChanges` reads of a Node: the cordon and the taints.
+#[derive(Arbitrary, Debug)]
+pub struct NodeSpec {
+    pub unschedulable: Option<Leaf>,
+    pub taints: Vec<(TaintKey, Option<String>, TaintEffect)>,
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum TaintKey {
+    Dedicated,
+    Unschedulable,
+    Other(String),
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum TaintEffect {
+    NoSchedule,
+    NoExecute,
+    PreferNoSchedule,
+    Other(String),
+}
+
+impl NodeSpec {
+    fn json(&self) -> Value {
+        let mut spec = Map::new();
+        if let Some(unschedulable) = &self.unschedulable {
+            spec.insert("unschedulable".into(), unschedulable.json());
+        }
+        let taints: Vec<Value> = self
+            .taints
+            .iter()
+            .map(|(key, value, effect)| {
+                let key = match key {
+                    TaintKey::Dedicated => "dedicated",
+                    TaintKey::Unschedulable => "node.kubernetes.io/unschedulable",
+                    TaintKey::Other(text) => text,
+                };
+                let effect = match effect {
+                    TaintEffect::NoSchedule => "NoSchedule",
+                    TaintEffect::NoExecute => "NoExecute",
+                    TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+                    TaintEffect::Other(text) => text,
+                };
+                json!({"key": key, "value": value, "effect": effect})
+            })
+            .collect();
+        if !taints.is_empty() {
+            spec.insert("taints".into(), Value::Array(taints));
+        }
+        Value::Object(spec)
     }
 }
 
@@ -686,6 +743,7 @@ impl Review {
             }
             (Kind::Workload(_), Some(template)) => object["spec"] = json!({"template": template}),
             (Kind::PodDisruptionBudget, _) => object["spec"] = self.budget.spec(),
+            (Kind::Node, _) => object["spec"] = self.node.1.json(),
             (Kind::MutatingWebhookConfiguration, _) => {
                 object["webhooks"] = self
                     .webhooks
@@ -756,6 +814,16 @@ impl Review {
         }
         if let Some(sub_resource) = &self.sub_resource {
             request["subResource"] = json!(sub_resource);
+        }
+        if let Kind::Node = self.kind {
+            // What the API server sends: the Node before the change, and
+            // for a DELETE no object.
+            let mut old = self.object();
+            old["spec"] = self.node.0.json();
+            request["oldObject"] = old;
+            if let Operation::Delete = self.operation {
+                request["object"] = Value::Null;
+            }
         }
         json!({"request": request, "settings": self.settings.json()})
     }
