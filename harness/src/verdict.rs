@@ -20,6 +20,12 @@ pub struct Verdict {
     pub audit_annotations: Option<BTreeMap<String, String>>,
 }
 
+/// The audit annotation in which the policy names the rules behind a
+/// mutation: their `settings.rules` names, comma-separated, in the policy's
+/// order. Each rule's own key (its name) holds what it fixed, one line per
+/// fix (`[rule] Kind ns/name: problem. Fix: fix`).
+pub const MUTATED_BY: &str = "mutated-by";
+
 /// What a verdict amounts to for the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +55,32 @@ impl Verdict {
     /// The warnings, none being an empty list.
     pub fn warnings(&self) -> &[String] {
         self.warnings.as_deref().unwrap_or_default()
+    }
+
+    /// The rules the answer's audit annotations name as the makers of its
+    /// mutation ([`MUTATED_BY`]), in their order, each with the lines its
+    /// own key holds (none when it has no key). Empty when the answer names
+    /// no rule: it does not mutate, or comes from a module older than the
+    /// annotation.
+    pub fn mutated_by(&self) -> Vec<(String, Vec<String>)> {
+        let Some(annotations) = &self.audit_annotations else {
+            return Vec::new();
+        };
+        let Some(rules) = annotations.get(MUTATED_BY) else {
+            return Vec::new();
+        };
+        let mut named: Vec<(String, Vec<String>)> = Vec::new();
+        for rule in rules.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            if named.iter().any(|(seen, _)| seen == rule) {
+                continue;
+            }
+            let lines = annotations
+                .get(rule)
+                .map(|text| text.lines().map(str::to_owned).collect())
+                .unwrap_or_default();
+            named.push((rule.to_owned(), lines));
+        }
+        named
     }
 }
 
@@ -118,5 +150,61 @@ mod tests {
             ..verdict
         };
         assert_eq!(accepted.patch(&original), None);
+    }
+
+    /// The module's answer to a mutation (src/verdict.rs,
+    /// `mutation_annotations`), and answers that name no rule.
+    #[test]
+    fn mutated_by_reads_the_rules_the_answer_names() {
+        // (the audit annotations, the rules read from them with their lines)
+        type Case<'a> = (Option<Value>, Vec<(&'a str, Vec<&'a str>)>);
+        let cases: [Case; 4] = [
+            (
+                Some(json!({
+                    "mutated-by": "safeToEvict,proxyResources",
+                    "proxyResources": "[proxyResources] Deployment app/web: no cpu. Fix: add it",
+                    "safeToEvict": "[safeToEvict] Deployment app/web: a. Fix: b\n[safeToEvict] Deployment app/web: c. Fix: d"
+                })),
+                vec![
+                    (
+                        "safeToEvict",
+                        vec![
+                            "[safeToEvict] Deployment app/web: a. Fix: b",
+                            "[safeToEvict] Deployment app/web: c. Fix: d",
+                        ],
+                    ),
+                    (
+                        "proxyResources",
+                        vec!["[proxyResources] Deployment app/web: no cpu. Fix: add it"],
+                    ),
+                ],
+            ),
+            // Named twice, and without its own key.
+            (
+                Some(json!({"mutated-by": "safeToEvict, safeToEvict"})),
+                vec![("safeToEvict", vec![])],
+            ),
+            // A rule's key alone names nothing.
+            (Some(json!({"safeToEvict": "[safeToEvict] x"})), vec![]),
+            (None, vec![]),
+        ];
+        for (annotations, expected) in cases {
+            let verdict: Verdict = serde_json::from_value(json!({
+                "accepted": true,
+                "mutated_object": {},
+                "audit_annotations": annotations,
+            }))
+            .expect("decodes");
+            let expected: Vec<(String, Vec<String>)> = expected
+                .into_iter()
+                .map(|(rule, lines)| {
+                    (
+                        rule.to_owned(),
+                        lines.into_iter().map(str::to_owned).collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(verdict.mutated_by(), expected, "{annotations:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use linkerd_ha_policy::admission::{self, Response};
 use linkerd_ha_policy::settings::Settings;
+use linkerd_ha_policy::verdict::{AuditAnnotations, MUTATED_BY};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -91,6 +92,49 @@ pub struct ObjectReport {
     pub mutated_yaml: Option<String>,
     /// Unified diff of the object's YAML before and after the mutation.
     pub yaml_diff: Option<String>,
+    /// The rules that made the mutation, as the response's audit
+    /// annotations name them (`mutated-by`, in the policy's order), each
+    /// with what it fixed; empty unless the object is mutated. The
+    /// scanner's JSON report has the same `mutatedBy`.
+    #[serde(default)]
+    pub mutated_by: Vec<MutationRule>,
+}
+
+/// One rule behind a mutation, and what it fixed: one finding per line of
+/// its audit annotation (`[rule] Kind ns/name: problem. Fix: fix`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutationRule {
+    /// The rule's `settings.rules` name.
+    pub rule: String,
+    pub fixed: Vec<Finding>,
+}
+
+/// The rules the response's audit annotations name as the makers of its
+/// mutation, in their order, each with the lines of its own annotation.
+fn mutated_by(annotations: Option<&AuditAnnotations>) -> Vec<MutationRule> {
+    let Some(AuditAnnotations(annotations)) = annotations else {
+        return Vec::new();
+    };
+    let get = |key: &str| {
+        annotations
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    };
+    let rules = get(MUTATED_BY).unwrap_or_default();
+    let mut named: Vec<MutationRule> = Vec::new();
+    for rule in rules.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        if named.iter().any(|seen| seen.rule == rule) {
+            continue;
+        }
+        named.push(MutationRule {
+            rule: rule.to_owned(),
+            fixed: get(rule)
+                .map(|text| text.lines().map(Finding::parse).collect())
+                .unwrap_or_default(),
+        });
+    }
+    named
 }
 
 /// [`evaluate`], with a failure reported in [`Report::error`] for the page.
@@ -197,6 +241,7 @@ fn judge(
         code,
         mutated_object,
         warnings,
+        audit_annotations,
     } = admission::validate(&payload, cluster);
 
     let outcome = match (accepted, &mutated_object) {
@@ -242,6 +287,7 @@ fn judge(
         patch,
         mutated_yaml,
         yaml_diff,
+        mutated_by: mutated_by(audit_annotations.as_ref()),
     };
     Ok((report, admitted))
 }
@@ -283,6 +329,42 @@ mod tests {
             "{diff}"
         );
         assert_eq!(report.known_namespaces, ["shop"]);
+        // The rule behind the change, read from the response.
+        let rules: Vec<&str> = web.mutated_by.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, ["safeToEvict"]);
+        let fixed = &web.mutated_by[0].fixed;
+        assert_eq!(fixed.len(), 1);
+        assert_eq!(fixed[0].rule.as_deref(), Some("safeToEvict"));
+        assert!(
+            fixed[0].text.starts_with("Deployment shop/web: "),
+            "{fixed:?}"
+        );
+        assert!(report
+            .objects
+            .iter()
+            .filter(|object| object.outcome != Outcome::Mutated)
+            .all(|object| object.mutated_by.is_empty()));
+    }
+
+    /// A mutation by several rules names each, in the policy's order.
+    #[test]
+    fn each_fixing_rule_is_named_with_what_it_fixed() {
+        let destination = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: linkerd-destination, namespace: linkerd}\nspec:\n  replicas: 3\n  selector: {matchLabels: {linkerd.io/control-plane-component: destination}}\n  template:\n    metadata:\n      labels: {linkerd.io/control-plane-component: destination}\n      annotations: {linkerd.io/inject: enabled}\n    spec:\n      containers:\n      - {name: destination, image: d}\n";
+        let settings = "rules: {controlPlaneAntiAffinity: mutate, controlPlaneResources: mutate, disruptionBudgets: 'off', nodeCapacity: 'off'}";
+        let report = evaluate(destination, settings, "").expect("evaluates");
+        let object = &report.objects[0];
+        assert_eq!(object.outcome, Outcome::Mutated, "{object:?}");
+        let rules: Vec<&str> = object.mutated_by.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, ["controlPlaneAntiAffinity", "controlPlaneResources"]);
+        for rule in &object.mutated_by {
+            assert!(!rule.fixed.is_empty(), "{rule:?}");
+            assert!(
+                rule.fixed
+                    .iter()
+                    .all(|f| f.rule.as_deref() == Some(rule.rule.as_str())),
+                "{rule:?}"
+            );
+        }
     }
 
     #[test]

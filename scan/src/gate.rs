@@ -94,6 +94,7 @@ mod tests {
         Judgement::Mutated {
             object: serde_json::json!({}),
             patch: json_patch::Patch(Vec::new()),
+            rules: Vec::new(),
         }
     }
 

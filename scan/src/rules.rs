@@ -11,7 +11,9 @@ pub const RULES_URI: &str = "https://linkerd.io/2/features/ha/";
 pub const GENERAL_RULE: &str = "policy";
 /// The id of an object the policy failed to judge.
 pub const FAILURE_RULE: &str = "policyFailure";
-/// The id of a change the policy would make that no rule's keys explain.
+/// The id of a change whose answer names no rule: the policy names the
+/// rules behind each mutation in its `mutated-by` audit annotation, which a
+/// module older than that annotation lacks.
 pub const MUTATION_RULE: &str = "mutation";
 
 /// One sentence on what `rule` wants.

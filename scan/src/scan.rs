@@ -19,11 +19,15 @@ use crate::input::{as_applied, Content, Manifest, Skip, Unreadable};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Judgement {
     Accepted,
-    /// Accepted with changes: the object as the policy returned it, and
-    /// the RFC 6902 patch to it, as policy-server computes it.
+    /// Accepted with changes: the object as the policy returned it, the
+    /// RFC 6902 patch to it, as policy-server computes it, and the rules
+    /// that made the changes, as the answer names them. No rule only from
+    /// a module older than its `mutated-by` audit annotation: the formats
+    /// then put the change under [`crate::rules::MUTATION_RULE`].
     Mutated {
         object: Value,
         patch: json_patch::Patch,
+        rules: Vec<MutationRule>,
     },
     Rejected {
         code: Option<u16>,
@@ -32,6 +36,18 @@ pub enum Judgement {
     /// The policy could not judge the object (it trapped, timed out or
     /// answered something that is not a verdict).
     PolicyFailed(String),
+}
+
+/// One rule behind a mutation, as the policy's answer names it: the
+/// rules in its `mutated-by` audit annotation, in the policy's order, each
+/// with the lines of its own annotation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MutationRule {
+    /// The rule's `settings.rules` name.
+    pub rule: String,
+    /// What it fixed, one finding per fix (`[rule] Kind ns/name: problem.
+    /// Fix: fix`, split as the rejections' lines are).
+    pub fixed: Vec<Finding>,
 }
 
 impl Judgement {
@@ -198,6 +214,14 @@ fn judge(
                 .iter()
                 .map(|w| Finding::parse(w))
                 .collect();
+            let rules = verdict
+                .mutated_by()
+                .into_iter()
+                .map(|(rule, lines)| MutationRule {
+                    rule,
+                    fixed: lines.iter().map(|line| Finding::parse(line)).collect(),
+                })
+                .collect();
             let judgement = match (verdict.accepted, verdict.mutated_object) {
                 (false, _) => Judgement::Rejected {
                     code: verdict.code,
@@ -206,6 +230,7 @@ fn judge(
                 (true, Some(mutated)) => Judgement::Mutated {
                     patch: json_patch::diff(object, &mutated),
                     object: mutated,
+                    rules,
                 },
                 (true, None) => Judgement::Accepted,
             };

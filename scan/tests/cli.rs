@@ -509,6 +509,11 @@ fn trapping_module(dir: &Path) -> String {
 
 /// The same guest, running `on_validate` when asked to judge an object.
 fn failing_module(dir: &Path, on_validate: &str) -> String {
+    guest_module(dir, on_validate, "")
+}
+
+/// That guest with `data` segments of its own (from address 2048 on).
+fn guest_module(dir: &Path, on_validate: &str, data: &str) -> String {
     let wat = r#"(module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
@@ -517,6 +522,7 @@ fn failing_module(dir: &Path, on_validate: &str) -> String {
   (data (i32.const 1024) "\"v1\"")
   (data (i32.const 1100) "{\"valid\":true}")
   (data (i32.const 1200) "{\"valid\":false,\"message\":\"unknown field\"}")
+  DATA
   (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
     (call $guest_request (i32.const 0) (i32.const 4096))
     ;; validate: 8 bytes of operation name
@@ -529,7 +535,8 @@ fn failing_module(dir: &Path, on_validate: &str) -> String {
       (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
     (call $guest_response (i32.const 1200) (i32.const 41))
     (i32.const 1)))"#
-        .replace("ON_VALIDATE", on_validate);
+        .replace("ON_VALIDATE", on_validate)
+        .replace("DATA", data);
     let path = dir.join("failing.wasm");
     std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
     path.display().to_string()
@@ -903,8 +910,15 @@ fn fix_writes_the_text_report_to_standard_error() {
     assert_eq!(fixed.stderr, report.stdout);
     assert!(
         fixed.stderr.starts_with(&format!(
-            "{file}:3: Namespace kube-system (CREATE): MUTATED\n  patch: "
+            "{file}:3: Namespace kube-system (CREATE): MUTATED\n  fixed: [systemNamespaces] Namespace kube-system: "
         )),
+        "{}",
+        fixed.stderr
+    );
+    assert!(
+        fixed
+            .stderr
+            .contains("--overwrite\n  patch: {\"op\":\"add\",\"path\":\"/metadata/labels\""),
         "{}",
         fixed.stderr
     );
@@ -926,4 +940,261 @@ fn fix_rewrites_a_mutated_document_without_its_inner_comments() {
         fixed.stdout,
         "# Source: ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  labels:\n    config.linkerd.io/admission-webhooks: disabled\n    team: platform\n  name: kube-system\n---\n# Source: cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c # untouched\n  namespace: default\n"
     );
+}
+
+/// Every manifest file the tests judge: the examples, test_data's
+/// manifests and Linkerd's own output beside the repository.
+fn manifest_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for folder in [
+        "examples",
+        "test_data",
+        "test_data/kubewarden/objects",
+        "test_data/linkerd-extensions",
+        "../shared/fixtures/linkerd",
+    ] {
+        let entries = std::fs::read_dir(workspace().join(folder))
+            .unwrap_or_else(|e| panic!("{folder}: {e}"))
+            .map(|entry| entry.expect("a folder entry").path())
+            .filter(|path| {
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e, "yaml" | "yml" | "golden"))
+            });
+        files.extend(entries);
+    }
+    files.sort();
+    files
+}
+
+/// Settings with every rule that can fix on `mutate`.
+fn all_mutate_settings(dir: &Path) -> PathBuf {
+    let rules: Vec<String> = linkerd_ha_policy::finding::RuleId::ALL
+        .into_iter()
+        .filter(|rule| rule.can_mutate())
+        .map(|rule| format!("{}: mutate", rule.name()))
+        .collect();
+    let path = dir.join("mutate.yaml");
+    std::fs::write(&path, format!("rules: {{{}}}\n", rules.join(", "))).expect("settings");
+    path
+}
+
+/// The rule behind every change: each file judged on its own, as the
+/// parity tests do, and every MUTATED result names at least one rule, each
+/// a rule of the module that can fix, with at least one line of what it
+/// fixed, each line its own. With every fixing rule on `mutate`, each of
+/// them names itself somewhere.
+#[rstest]
+#[case::defaults(false)]
+#[case::all_mutate(true)]
+fn every_mutation_names_its_rules(#[case] all_mutate: bool) {
+    use linkerd_ha_policy::finding::RuleId;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = all_mutate_settings(dir.path()).display().to_string();
+    let mut named: Vec<String> = Vec::new();
+    let mut mutated = 0;
+    for file in manifest_files() {
+        let file = file.display().to_string();
+        let mut args = vec!["-o", "json", "--fail-on", "never", &file];
+        if all_mutate {
+            args.extend(["--settings", &settings]);
+        }
+        let run = scan(&args);
+        assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+        let report = run.json();
+        for result in report["results"].as_array().expect("results") {
+            let title = format!("{file}: {} {}", result["kind"], result["name"]);
+            if result["outcome"] != "mutated" {
+                assert_eq!(result["mutatedBy"], Value::Null, "{title}");
+                continue;
+            }
+            mutated += 1;
+            let rules = result["mutatedBy"].as_array().expect("mutatedBy");
+            assert!(!rules.is_empty(), "{title}: a mutation that names no rule");
+            for rule in rules {
+                let name = rule["rule"].as_str().unwrap_or_default();
+                assert!(
+                    RuleId::ALL
+                        .into_iter()
+                        .any(|known| known.name() == name && known.can_mutate()),
+                    "{title}: {name} is not a rule that can fix"
+                );
+                let fixed = rule["fixed"].as_array().expect("fixed");
+                assert!(!fixed.is_empty(), "{title}: {name} says nothing");
+                for line in fixed {
+                    assert_eq!(line["rule"], name, "{title}: {line}");
+                    assert!(
+                        line["text"].as_str().is_some_and(|t| t.contains(". Fix: ")),
+                        "{title}: {line}"
+                    );
+                }
+                if !named.iter().any(|seen| seen == name) {
+                    named.push(name.to_owned());
+                }
+            }
+        }
+    }
+    assert!(mutated > 0, "no mutation in the fixtures");
+    if all_mutate {
+        named.sort();
+        let mut fixing: Vec<&str> = RuleId::ALL
+            .into_iter()
+            .filter(|rule| rule.can_mutate())
+            .map(RuleId::name)
+            .collect();
+        fixing.sort_unstable();
+        assert_eq!(named, fixing);
+    }
+}
+
+/// Each format says which rule made a change, in the rule's own words
+/// from the policy's answer.
+#[rstest]
+#[case::text("text", "  fixed: [safeToEvict] Deployment shop/web: meshed pods need")]
+#[case::json("json", "\"rule\": \"safeToEvict\"")]
+#[case::sarif("sarif", "\"ruleId\": \"safeToEvict\"")]
+#[case::junit(
+    "junit",
+    "message=\"the policy would change this object: safeToEvict\""
+)]
+#[case::policy_report("policy-report", "rule: safeToEvict")]
+fn every_format_names_the_rule_behind_a_change(#[case] output: &str, #[case] expected: &str) {
+    let run = scan(&[
+        "-o",
+        output,
+        "--fail-on",
+        "mutate",
+        &example("meshed-app.yaml"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains(expected), "{}", run.stdout);
+    // The problem and fix the rule's annotation describes, whatever the format.
+    assert!(
+        run.stdout.contains(
+            "Deployment shop/web: meshed pods need `cluster-autoscaler.kubernetes.io/safe-to-evict: "
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+/// SARIF: one note per rule that changed the object, with that rule's
+/// text; the reports: that rule passes, saying what it fixes.
+#[test]
+fn sarif_and_the_reports_give_each_changing_rule_its_own_text() {
+    let file = example("meshed-app.yaml");
+    let run = scan(&["-o", "sarif", &file]);
+    let sarif: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let notes: Vec<(&str, &str)> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|result| result["level"] == "note")
+        .map(|result| {
+            (
+                result["ruleId"].as_str().unwrap_or_default(),
+                result["message"]["text"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let (rule, text) = notes[0];
+    assert_eq!(rule, "safeToEvict");
+    assert!(
+        text.starts_with("Deployment shop/web: meshed pods need "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            " — the policy makes this fix at admission (linkerd-ha-scan --fix writes it)"
+        ),
+        "{text}"
+    );
+    {
+        let output = "policy-report";
+        let run = scan(&["-o", output, &file]);
+        let reports: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&run.stdout)
+            .map(|document| serde::Deserialize::deserialize(document).expect("YAML"))
+            .collect();
+        let web = reports
+            .iter()
+            .find(|report| report["scope"]["name"] == "web")
+            .expect("the web Deployment's report");
+        let results = web["results"].as_array().expect("results");
+        let with_message: Vec<(&str, &str, &str)> = results
+            .iter()
+            .filter(|result| result.get("message").is_some())
+            .map(|result| {
+                (
+                    result["rule"].as_str().unwrap_or_default(),
+                    result["result"].as_str().unwrap_or_default(),
+                    result["message"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(with_message.len(), 1, "{output}: {with_message:?}");
+        assert_eq!(with_message[0].0, "safeToEvict", "{output}");
+        assert_eq!(with_message[0].1, "pass", "{output}");
+        assert_eq!(with_message[0].2, text, "{output}");
+    }
+}
+
+/// A guest that answers every object with a mutation whose answer names
+/// no rule, as a module older than the `mutated-by` audit annotation does.
+fn nameless_mutation_module(dir: &Path) -> String {
+    let answer = r#"{"accepted":true,"mutated_object":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-system","labels":{"team":"platform"}}}}"#;
+    guest_module(
+        dir,
+        &format!(
+            "(call $guest_response (i32.const 2048) (i32.const {})) (return (i32.const 1))",
+            answer.len()
+        ),
+        &format!(
+            "(data (i32.const 2048) \"{}\")",
+            answer.replace('"', "\\\"")
+        ),
+    )
+}
+
+/// Such a change is told as the policy's, under the `mutation` rule, in
+/// every format, and still counts as a mutation.
+#[rstest]
+#[case::text(
+    "text",
+    "  fixed: [mutation] the policy's answer names no rule for this change"
+)]
+#[case::json("json", "\"mutatedBy\": []")]
+#[case::sarif("sarif", "\"ruleId\": \"mutation\"")]
+#[case::junit(
+    "junit",
+    "the policy would change this object; the policy&apos;s answer names no rule"
+)]
+#[case::policy_report("policy-report", "rule: mutation")]
+fn a_change_that_names_no_rule_is_the_policys(#[case] output: &str, #[case] expected: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module = nameless_mutation_module(dir.path());
+    let run = scan_with(
+        &["-o", output, "--fail-on", "mutate", "-"],
+        Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n"),
+        Some(&module),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains(expected), "{}", run.stdout);
+    if output == "sarif" {
+        let sarif: Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let notes: Vec<&Value> = sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|result| result["level"] == "note")
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0]["message"]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("{\"op\":\"add\",\"path\":\"/metadata/labels\"")),
+            "{}",
+            notes[0]
+        );
+    }
 }

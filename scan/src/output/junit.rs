@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{patch_operations, Context};
-use crate::scan::{Judgement, ObjectResult, Scan};
+use super::{fixed_lines, patch_operations, Context, NO_RULE_NAMED};
+use crate::scan::{Judgement, MutationRule, ObjectResult, Scan};
 
 pub fn render(scan: &Scan, context: &Context) -> String {
     let mut report = Report::new("linkerd-ha-scan");
@@ -60,7 +60,12 @@ fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase
             .iter()
             .map(|w| format!("warning: {}", w.line())),
     );
-    if let Judgement::Mutated { patch, .. } = &result.judgement {
+    if let Judgement::Mutated { patch, rules, .. } = &result.judgement {
+        details.extend(
+            fixed_lines(rules)
+                .into_iter()
+                .map(|line| format!("fixed: {line}")),
+        );
         details.extend(
             patch_operations(patch)
                 .into_iter()
@@ -82,8 +87,8 @@ fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let (kind, message) = match judgement {
                 Judgement::Rejected { message, .. } => ("rejected", first_line(message)),
-                Judgement::Mutated { .. } if result.warnings.is_empty() => {
-                    ("mutated", "the policy would change this object".to_owned())
+                Judgement::Mutated { rules, .. } if result.warnings.is_empty() => {
+                    ("mutated", changed_by(rules))
                 }
                 _ => (
                     "warned",
@@ -107,6 +112,16 @@ fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase
         .set_time(result.elapsed)
         .set_system_out(format!("{}\n{details}", result.judgement.outcome()));
     case
+}
+
+/// The failure message of an object the policy would change: which rules
+/// change it.
+fn changed_by(rules: &[MutationRule]) -> String {
+    if rules.is_empty() {
+        return format!("the policy would change this object; {NO_RULE_NAMED}");
+    }
+    let names: Vec<&str> = rules.iter().map(|rule| rule.rule.as_str()).collect();
+    format!("the policy would change this object: {}", names.join(", "))
 }
 
 fn first_line(text: &str) -> String {

@@ -6,12 +6,14 @@ pub mod sarif;
 
 use std::fmt::Write as _;
 
+use cluster_sim::findings::Finding;
 use linkerd_ha_policy::finding::{Action, RuleId};
 use linkerd_ha_policy::settings::RuleActions;
 use serde_json::{json, Value};
 
 use crate::gate::FailOn;
-use crate::scan::{Judgement, Scan, Summary};
+use crate::rules::MUTATION_RULE;
+use crate::scan::{Judgement, MutationRule, ObjectResult, Scan, Summary};
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,34 +59,43 @@ pub fn enabled_rules(rules: &RuleActions) -> impl Iterator<Item = (RuleId, Actio
         .filter(|(_, action)| *action != Action::Off)
 }
 
-/// The rules a mutation comes from, read from what its patch changes (the
-/// policy says which rule fixed what only in a rejection).
-pub fn mutated_rules(patch: &json_patch::Patch) -> Vec<&'static str> {
-    // Each rule's fixes write keys no other rule writes.
-    const MARKERS: &[(&str, &[&str])] = &[
-        ("systemNamespaces", &["admission-webhooks"]),
-        ("safeToEvict", &["safe-to-evict"]),
-        (
-            "proxyResources",
-            &["proxy-cpu-request", "proxy-memory-request"],
-        ),
-        (
-            "controlPlaneAntiAffinity",
-            &["podAntiAffinity", "rollingUpdate", "maxUnavailable"],
-        ),
-        ("controlPlaneResources", &["/resources", "\"requests\""]),
-    ];
-    let operations = patch_operations(patch);
-    MARKERS
+/// The lines that say what a mutation fixed, rule by rule, as the policy's
+/// answer names them (`[rule] Kind ns/name: problem. Fix: fix`); for an
+/// answer that names no rule (a module older than its `mutated-by` audit
+/// annotation), one line under [`MUTATION_RULE`] saying so.
+pub fn fixed_lines(rules: &[MutationRule]) -> Vec<String> {
+    if rules.is_empty() {
+        return vec![format!("[{MUTATION_RULE}] {NO_RULE_NAMED}")];
+    }
+    rules
         .iter()
-        .filter(|(_, markers)| {
-            operations
-                .iter()
-                .any(|operation| markers.iter().any(|marker| operation.contains(marker)))
+        .flat_map(|rule| match rule.fixed.as_slice() {
+            [] => vec![format!(
+                "[{}] (the policy's answer says no more)",
+                rule.rule
+            )],
+            fixed => fixed.iter().map(Finding::line).collect(),
         })
-        .map(|(rule, _)| *rule)
         .collect()
 }
+
+/// What `rule` fixed in `object`, for the formats that give each rule its
+/// own entry (SARIF's notes, the reports' `pass` results): its lines
+/// without their `[rule]`, one a line, each saying the policy makes it.
+pub fn fixed_at_admission(rule: &MutationRule, object: &ObjectResult) -> String {
+    const MADE: &str = "the policy makes this fix at admission (linkerd-ha-scan --fix writes it)";
+    if rule.fixed.is_empty() {
+        return format!("{}: {MADE}", object.title());
+    }
+    rule.fixed
+        .iter()
+        .map(|finding| format!("{} — {MADE}", finding.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why a mutation is put under [`MUTATION_RULE`].
+pub const NO_RULE_NAMED: &str = "the policy's answer names no rule for this change: it has no mutated-by audit annotation (a policy module older than the annotation)";
 
 /// Each operation of `patch` as one line of JSON.
 pub fn patch_operations(patch: &json_patch::Patch) -> Vec<String> {
@@ -124,7 +135,10 @@ pub fn render_text(scan: &Scan) -> String {
         for warning in &result.warnings {
             let _ = writeln!(out, "  warning: {}", warning.line());
         }
-        if let Judgement::Mutated { patch, .. } = &result.judgement {
+        if let Judgement::Mutated { patch, rules, .. } = &result.judgement {
+            for line in fixed_lines(rules) {
+                let _ = writeln!(out, "  fixed: {line}");
+            }
             for operation in patch_operations(patch) {
                 let _ = writeln!(out, "  patch: {operation}");
             }
@@ -142,11 +156,11 @@ pub fn render_json(scan: &Scan) -> Value {
         .results
         .iter()
         .map(|result| {
-            let (code, message, patch) = match &result.judgement {
-                Judgement::Rejected { code, message } => (*code, Some(message.clone()), None),
-                Judgement::Mutated { patch, .. } => (None, None, Some(patch)),
-                Judgement::PolicyFailed(error) => (None, Some(error.clone()), None),
-                Judgement::Accepted => (None, None, None),
+            let (code, message, patch, rules) = match &result.judgement {
+                Judgement::Rejected { code, message } => (*code, Some(message.clone()), None, None),
+                Judgement::Mutated { patch, rules, .. } => (None, None, Some(patch), Some(rules)),
+                Judgement::PolicyFailed(error) => (None, Some(error.clone()), None, None),
+                Judgement::Accepted => (None, None, None, None),
             };
             json!({
                 "file": result.location.file,
@@ -163,6 +177,7 @@ pub fn render_json(scan: &Scan) -> Value {
                 "violations": result.violations,
                 "warnings": result.warnings.iter().map(|w| w.line()).collect::<Vec<_>>(),
                 "patch": patch,
+                "mutatedBy": rules,
             })
         })
         .collect();
@@ -177,28 +192,35 @@ pub fn render_json(scan: &Scan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
 
-    fn patch(operations: Value) -> json_patch::Patch {
-        serde_json::from_value(operations).expect("a patch")
+    fn rule(name: &str, lines: &[&str]) -> MutationRule {
+        MutationRule {
+            rule: name.to_owned(),
+            fixed: lines.iter().map(|line| Finding::parse(line)).collect(),
+        }
     }
 
-    #[test]
-    fn mutations_are_traced_to_the_rule_that_owns_what_they_change() {
-        let safe_to_evict = patch(
-            json!([{"op": "add", "path": "/spec/template/metadata/annotations",
-            "value": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}}]),
-        );
-        assert_eq!(mutated_rules(&safe_to_evict), ["safeToEvict"]);
-        let label = patch(json!([{"op": "add",
-            "path": "/metadata/labels/config.linkerd.io~1admission-webhooks", "value": "disabled"}]));
-        assert_eq!(mutated_rules(&label), ["systemNamespaces"]);
-        let control_plane = patch(json!([
-            {"op": "add", "path": "/spec/template/spec/affinity", "value": {"podAntiAffinity": {}}},
-            {"op": "add", "path": "/spec/template/spec/containers/0/resources", "value": {"requests": {"cpu": "100m"}}}
-        ]));
-        assert_eq!(
-            mutated_rules(&control_plane),
-            ["controlPlaneAntiAffinity", "controlPlaneResources"]
-        );
+    /// What a mutation fixed, rule by rule, as the answer says it; a
+    /// mutation that names no rule is put under MUTATION_RULE.
+    #[rstest]
+    #[case::one_rule(
+        vec![rule("safeToEvict", &["[safeToEvict] Deployment a/b: p. Fix: f"])],
+        &["[safeToEvict] Deployment a/b: p. Fix: f"]
+    )]
+    #[case::rules_in_order(
+        vec![
+            rule("controlPlaneAntiAffinity", &["[controlPlaneAntiAffinity] x. Fix: 1", "[controlPlaneAntiAffinity] y. Fix: 2"]),
+            rule("controlPlaneResources", &["[controlPlaneResources] z. Fix: 3"]),
+        ],
+        &["[controlPlaneAntiAffinity] x. Fix: 1", "[controlPlaneAntiAffinity] y. Fix: 2", "[controlPlaneResources] z. Fix: 3"]
+    )]
+    #[case::a_rule_without_its_lines(vec![rule("safeToEvict", &[])], &["[safeToEvict] (the policy's answer says no more)"])]
+    #[case::no_rule(vec![], &["[mutation] the policy's answer names no rule for this change: it has no mutated-by audit annotation (a policy module older than the annotation)"])]
+    fn fixed_lines_say_which_rule_fixed_what(
+        #[case] rules: Vec<MutationRule>,
+        #[case] expected: &[&str],
+    ) {
+        assert_eq!(fixed_lines(&rules), expected);
     }
 }

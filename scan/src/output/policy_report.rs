@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::{enabled_rules, mutated_rules, Context};
-use crate::rules::{FAILURE_RULE, GENERAL_RULE};
+use super::{enabled_rules, fixed_at_admission, patch_operations, Context, NO_RULE_NAMED};
+use crate::rules::{FAILURE_RULE, GENERAL_RULE, MUTATION_RULE};
 use crate::scan::{Judgement, ObjectResult, Scan};
 
 const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
@@ -130,6 +130,27 @@ fn report(object: &ObjectResult, context: &Context, timestamp: Timestamp) -> Rep
             .map(|finding| finding.text.clone())
             .collect::<Vec<_>>()
     };
+    // Every rule that is on; then any rule the answer names for its
+    // mutation that is not (or MUTATION_RULE, when it names none); then
+    // what was said outside the rules.
+    let mut rule_names: Vec<String> = enabled_rules(context.rules)
+        .map(|(rule, _)| rule.name().to_owned())
+        .collect();
+    if let Judgement::Mutated { rules, .. } = &object.judgement {
+        for rule in rules {
+            if !rule_names.contains(&rule.rule) {
+                rule_names.push(rule.rule.clone());
+            }
+        }
+        if rules.is_empty() {
+            rule_names.push(MUTATION_RULE.to_owned());
+        }
+    }
+    let rule_names = rule_names
+        .iter()
+        .map(|name| Some(name.as_str()))
+        .chain(std::iter::once(None));
+
     let mut results = Vec::new();
     if let Judgement::PolicyFailed(error) = &object.judgement {
         results.push(result(
@@ -138,13 +159,6 @@ fn report(object: &ObjectResult, context: &Context, timestamp: Timestamp) -> Rep
             Some(format!("the policy failed: {error}")),
         ));
     }
-    let changed = match &object.judgement {
-        Judgement::Mutated { patch, .. } => mutated_rules(patch),
-        _ => Vec::new(),
-    };
-    let rule_names = enabled_rules(context.rules)
-        .map(|(rule, _)| Some(rule.name()))
-        .chain(std::iter::once(None));
     for rule in rule_names {
         let failed = lines(rule, &object.violations);
         let warned = lines(rule, &object.warnings);
@@ -162,12 +176,22 @@ fn report(object: &ObjectResult, context: &Context, timestamp: Timestamp) -> Rep
         } else if rule.is_none() {
             // The general entry only when something was said outside the rules.
             continue;
-        } else if rule.is_some_and(|rule| changed.contains(&rule)) {
-            result(
-                name,
-                "pass",
-                Some("the policy fixes this object at admission (linkerd-ha-scan --fix writes the fix)".to_owned()),
-            )
+        } else if let Judgement::Mutated { patch, rules, .. } = &object.judgement {
+            // Passes, as in the audit scanner (which does not look at the
+            // patch), saying what the rule fixes at admission.
+            match rules.iter().find(|fixed| fixed.rule == name) {
+                Some(fixed) => result(name, "pass", Some(fixed_at_admission(fixed, object))),
+                None if name == MUTATION_RULE => result(
+                    name,
+                    "pass",
+                    Some(format!(
+                        "{}: the policy changes it at admission: {} ({NO_RULE_NAMED}; linkerd-ha-scan --fix writes the change)",
+                        object.title(),
+                        patch_operations(patch).join(", ")
+                    )),
+                ),
+                None => result(name, "pass", None),
+            }
         } else {
             result(name, "pass", None)
         };

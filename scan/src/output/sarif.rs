@@ -1,6 +1,7 @@
 //! SARIF 2.1.0, as GitHub code scanning ingests it: one result per
-//! violation (level `error`), per warning (`warning`) and per change the
-//! policy would make (`note`), each at the document it is about; one rule
+//! violation (level `error`), per warning (`warning`) and per rule that
+//! changes an object at admission (`note`, with what the policy's answer
+//! says that rule fixed), each at the document it is about; one rule
 //! descriptor per rule the results name.
 
 use linkerd_ha_policy::finding::{Action, RuleId};
@@ -10,7 +11,7 @@ use serde_sarif::sarif::{
     RunAutomationDetails, Sarif, Tool, ToolComponent,
 };
 
-use super::{mutated_rules, patch_operations, Context};
+use super::{patch_operations, Context, NO_RULE_NAMED};
 use crate::rules::{
     readable_name, summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI,
 };
@@ -104,21 +105,24 @@ fn entries(object: &ObjectResult) -> Vec<Entry<'_>> {
         )
         .collect();
     match &object.judgement {
-        Judgement::Mutated { patch, .. } => {
-            let changes = patch_operations(patch);
-            let text = format!(
-                "{}: the policy changes it at admission: {} (linkerd-ha-scan --fix writes the change)",
+        // One note per rule that made the change, in its own words; a
+        // change no rule is named for is one note under MUTATION_RULE.
+        Judgement::Mutated { patch, rules, .. } if rules.is_empty() => entries.push(entry(
+            Some(MUTATION_RULE),
+            ResultLevel::Note,
+            format!(
+                "{}: the policy changes it at admission: {} ({NO_RULE_NAMED}; linkerd-ha-scan --fix writes the change)",
                 object.title(),
-                changes.join(", ")
-            );
-            let rules = mutated_rules(patch);
-            let rules = if rules.is_empty() {
-                vec![MUTATION_RULE]
-            } else {
-                rules
-            };
+                patch_operations(patch).join(", ")
+            ),
+        )),
+        Judgement::Mutated { rules, .. } => {
             for rule in rules {
-                entries.push(entry(Some(rule), ResultLevel::Note, text.clone()));
+                entries.push(entry(
+                    Some(&rule.rule),
+                    ResultLevel::Note,
+                    super::fixed_at_admission(rule, object),
+                ));
             }
         }
         Judgement::PolicyFailed(error) => entries.push(entry(
