@@ -353,6 +353,7 @@ fn validate(format: &str, text: &str) -> std::process::Output {
 #[case::sarif("sarif", "sarif", "\"version\": \"2.1.0\"", "\"version\": \"2.1.1\"")]
 #[case::junit("junit", "junit", "</testsuites>", "</testsuite>")]
 #[case::policy_report("policy-report", "policy-report", "result: fail", "result: failed")]
+#[case::openreports("openreports", "openreports", "result: fail", "result: failed")]
 fn formats_pass_their_validators(
     #[case] output: &str,
     #[case] validator: &str,
@@ -1058,6 +1059,7 @@ fn every_mutation_names_its_rules(#[case] all_mutate: bool) {
     "message=\"the policy would change this object: safeToEvict\""
 )]
 #[case::policy_report("policy-report", "rule: safeToEvict")]
+#[case::openreports("openreports", "rule: safeToEvict")]
 fn every_format_names_the_rule_behind_a_change(#[case] output: &str, #[case] expected: &str) {
     let run = scan(&[
         "-o",
@@ -1110,8 +1112,7 @@ fn sarif_and_the_reports_give_each_changing_rule_its_own_text() {
         ),
         "{text}"
     );
-    {
-        let output = "policy-report";
+    for output in ["policy-report", "openreports"] {
         let run = scan(&["-o", output, &file]);
         let reports: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&run.stdout)
             .map(|document| serde::Deserialize::deserialize(document).expect("YAML"))
@@ -1170,6 +1171,7 @@ fn nameless_mutation_module(dir: &Path) -> String {
     "the policy would change this object; the policy&apos;s answer names no rule"
 )]
 #[case::policy_report("policy-report", "rule: mutation")]
+#[case::openreports("openreports", "rule: mutation")]
 fn a_change_that_names_no_rule_is_the_policys(#[case] output: &str, #[case] expected: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let module = nameless_mutation_module(dir.path());
@@ -1197,4 +1199,82 @@ fn a_change_that_names_no_rule_is_the_policys(#[case] output: &str, #[case] expe
             notes[0]
         );
     }
+}
+
+/// `-o openreports`: the audit scanner's openreports.io/v1alpha1 shape, one
+/// report per object (a Report in its namespace, a ClusterReport for a
+/// cluster-scoped one), the same reports as `-o policy-report` but for
+/// their apiVersion and kind.
+#[test]
+fn openreports_are_the_policy_reports_in_the_openreports_api() {
+    let files = ["non-compliant.yaml", "meshed-app.yaml", "kube-system.yaml"].map(example);
+    let documents = |output: &str| -> Vec<Value> {
+        let mut args = vec!["-o", output];
+        args.extend(files.iter().map(String::as_str));
+        let run = scan(&args);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        serde_yaml_ng::Deserializer::from_str(&run.stdout)
+            .map(|document| serde::Deserialize::deserialize(document).expect("YAML"))
+            .map(|mut report: Value| {
+                // Written a moment apart.
+                for result in report["results"].as_array_mut().expect("results") {
+                    result["timestamp"]["seconds"] = Value::from(0);
+                }
+                report
+            })
+            .collect()
+    };
+    let open = documents("openreports");
+    let wgpolicy = documents("policy-report");
+    assert_eq!(open.len(), 9);
+    assert_eq!(open.len(), wgpolicy.len());
+    for (open, wgpolicy) in open.iter().zip(&wgpolicy) {
+        let namespaced = open["metadata"].get("namespace").is_some();
+        let (kind, wgpolicy_kind) = if namespaced {
+            ("Report", "PolicyReport")
+        } else {
+            ("ClusterReport", "ClusterPolicyReport")
+        };
+        assert_eq!(open["apiVersion"], "openreports.io/v1alpha1");
+        assert_eq!(open["kind"], kind);
+        assert_eq!(wgpolicy["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+        assert_eq!(wgpolicy["kind"], wgpolicy_kind);
+        let mut same = wgpolicy.clone();
+        same["apiVersion"] = open["apiVersion"].clone();
+        same["kind"] = open["kind"].clone();
+        assert_eq!(*open, same);
+        assert_eq!(open["scope"]["namespace"], open["metadata"]["namespace"]);
+        assert_eq!(
+            open["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "linkerd-ha-scan"
+        );
+        for result in open["results"].as_array().expect("results") {
+            assert_eq!(result["source"], "kubewarden");
+            assert_eq!(result["policy"], "clusterwide-linkerd-ha-mutating");
+            assert_eq!(result["category"], "Service mesh");
+            assert_eq!(result["severity"], "medium");
+            assert_eq!(result["resourceSelector"], serde_json::json!({}));
+            assert_eq!(result["properties"]["policy-name"], "linkerd-ha-mutating");
+            assert_eq!(result["properties"]["mutating"], "true");
+            assert_eq!(result["timestamp"]["nanos"], 0);
+        }
+    }
+    let checkout = open
+        .iter()
+        .find(|report| report["scope"]["name"] == "checkout")
+        .expect("the checkout Deployment's report");
+    assert_eq!(
+        checkout["metadata"]["name"],
+        "linkerd-ha-deployment-checkout"
+    );
+    assert_eq!(checkout["metadata"]["namespace"], "payments");
+    let failed: Vec<&Value> = checkout["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|result| result["result"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["rule"], "injectionAnnotation");
+    assert_eq!(checkout["summary"]["fail"], 1);
 }

@@ -11,6 +11,7 @@ use linkerd_ha_policy::finding::{Action, RuleId};
 use linkerd_ha_policy::settings::RuleActions;
 use serde_json::{json, Value};
 
+use self::policy_report::ReportApi;
 use crate::gate::FailOn;
 use crate::rules::MUTATION_RULE;
 use crate::scan::{Judgement, MutationRule, ObjectResult, Scan, Summary};
@@ -29,6 +30,11 @@ pub enum Format {
     /// PolicyReports (wgpolicyk8s.io/v1alpha2), as Kubewarden's audit
     /// scanner writes them: a result per rule per object.
     PolicyReport,
+    /// OpenReports (openreports.io/v1alpha1 Report and ClusterReport), as
+    /// Kubewarden 1.35's audit scanner writes them with `--report-kind
+    /// openreports`: a result per rule per object.
+    #[value(name = "openreports")]
+    OpenReports,
 }
 
 /// What every format needs besides the results.
@@ -47,7 +53,8 @@ pub fn render(format: Format, scan: &Scan, context: &Context) -> String {
         Format::Json => format!("{:#}\n", render_json(scan)),
         Format::Sarif => sarif::render(scan, context),
         Format::Junit => junit::render(scan, context),
-        Format::PolicyReport => policy_report::render(scan, context),
+        Format::PolicyReport => policy_report::render(scan, context, ReportApi::PolicyReport),
+        Format::OpenReports => policy_report::render(scan, context, ReportApi::OpenReports),
     }
 }
 

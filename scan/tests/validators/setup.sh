@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the independent validators that scan/tests/validators/validate.py
-# runs over linkerd-ha-scan's SARIF, JUnit XML and PolicyReport output.
+# runs over linkerd-ha-scan's SARIF, JUnit XML, PolicyReport and OpenReports
+# output. The OpenReports check needs nothing more than the venv's jsonschema
+# and PyYAML: its schema is the CRDs committed in crds/openreports/.
 #
 # Idempotent: a second run with the same pins does nothing. Prints nothing on
 # success; on failure it prints the log of the step that failed.

@@ -4,6 +4,7 @@
     validate.py sarif FILE           SARIF 2.1.0 that GitHub code scanning accepts
     validate.py junit FILE           JUnit XML that Jenkins / GitLab / GitHub reporters read
     validate.py policy-report FILE   wgpolicyk8s.io/v1alpha2 (Cluster)PolicyReport(s)
+    validate.py openreports FILE     openreports.io/v1alpha1 Report(s) and ClusterReport(s)
     validate.py selfcheck            the tools start and the pinned schemas are the expected ones
 
 Exit 0: valid (one line on stdout naming what accepted it).
@@ -29,6 +30,14 @@ Every format goes through at least one validator we did not write:
   `kubectl apply --validate=strict` does against the CRD's structural schema),
   ObjectMeta name/label syntax, and the audit-scanner shape (scope, summary
   counts, result fields).
+* openreports: the openAPIV3Schema of the reports.openreports.io and
+  clusterreports.openreports.io CRDs (openreports/reports-api v0.2.1, the
+  version Kubewarden 1.35 pins; committed in crds/openreports/ with their
+  SOURCE.md, sha256 pinned) with python-jsonschema, made strict as
+  `kubectl apply --validate=strict` is (an unknown field refuses) and with
+  the int32/int64 formats checked; the served version, the kind and its
+  scope from the CRD; then the same ObjectMeta and audit-scanner shape
+  checks as policy-report.
 """
 from __future__ import annotations
 
@@ -50,10 +59,16 @@ VENV = DEST / "venv"
 NODE_PREFIX = DEST / "node"
 MULTITOOL = NODE_PREFIX / "node_modules" / "@microsoft" / "sarif-multitool-linux" / "Sarif.Multitool"
 JUNIT_XSD = DEST / "schemas" / "junit-10.xsd"
+OPENREPORTS_CRDS = HERE / "crds" / "openreports"
 
 # sha256 of the pinned third-party schema files (see setup.sh for the pins).
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
 JUNIT_XSD_SHA256 = "a1a816f58d1bf95ebabf371994df0b9246dee66ea9572fbec4f9296f1b2c0ff6"  # pytest 9.2.0 sdist, testing/example_scripts/junit-10.xsd
+# openreports/reports-api v0.2.1 config/crd/ (crds/openreports/SOURCE.md).
+OPENREPORTS_CRD_SHA256 = {
+    "openreports.io_reports.yaml": "d9e81ed2ce5ce6923b1411b5b6fbafec1c33df515657c627bab8f5ff4388c156",
+    "openreports.io_clusterreports.yaml": "9b29a60e505a314b66cffd48844c1c0ba0ae09c2b11248ce6d5f901a930f0d69",
+}
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -448,7 +463,10 @@ def policy_report_crd_errors(docs: list) -> list[str]:
     return [f"crd: {e}" for e in res["errors"]]
 
 
-def policy_report_shape_errors(docs: list) -> list[str]:
+def policy_report_shape_errors(docs: list, namespaced: str = "PolicyReport",
+                               cluster: str = "ClusterPolicyReport",
+                               report_fields: set[str] = REPORT_FIELDS) -> list[str]:
+    """ObjectMeta and the audit scanner's shape, for the report kinds named."""
     errs = []
     for i, d in enumerate(docs):
         at = f"doc {i}"
@@ -456,18 +474,18 @@ def policy_report_shape_errors(docs: list) -> list[str]:
             errs.append(f"{at}: not an object")
             continue
         kind = d.get("kind")
-        errs += _unknown(d, REPORT_FIELDS, at)
+        errs += _unknown(d, report_fields, at)
         meta = d.get("metadata") or {}
         errs += _unknown(meta, OBJECT_META, f"{at}.metadata")
         name = meta.get("name", "")
         if not name or len(name) > 253 or not DNS1123_SUBDOMAIN.match(str(name)):
             errs.append(f"{at}.metadata.name '{name}' is not a DNS-1123 subdomain")
         ns = meta.get("namespace")
-        if kind == "PolicyReport":
+        if kind == namespaced:
             if not ns or len(ns) > 63 or not DNS1123_LABEL.match(str(ns)):
-                errs.append(f"{at}.metadata.namespace '{ns}' is required for a PolicyReport (a DNS-1123 label)")
-        elif kind == "ClusterPolicyReport" and ns:
-            errs.append(f"{at}.metadata.namespace is set on a cluster-scoped ClusterPolicyReport")
+                errs.append(f"{at}.metadata.namespace '{ns}' is required for a {namespaced} (a DNS-1123 label)")
+        elif kind == cluster and ns:
+            errs.append(f"{at}.metadata.namespace is set on a cluster-scoped {cluster}")
         for key, value in (meta.get("labels") or {}).items():
             errs += _label_key_errors(key, f"{at}.metadata.labels")
             if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
@@ -483,10 +501,10 @@ def policy_report_shape_errors(docs: list) -> list[str]:
             for key in ("apiVersion", "kind", "name"):
                 if not scope.get(key):
                     errs.append(f"{at}.scope.{key} is required")
-            if kind == "PolicyReport" and scope.get("namespace") != ns:
+            if kind == namespaced and scope.get("namespace") != ns:
                 errs.append(f"{at}.scope.namespace '{scope.get('namespace')}' differs from metadata.namespace '{ns}'")
-            if kind == "ClusterPolicyReport" and scope.get("namespace"):
-                errs.append(f"{at}.scope.namespace is set on a ClusterPolicyReport")
+            if kind == cluster and scope.get("namespace"):
+                errs.append(f"{at}.scope.namespace is set on a {cluster}")
         if "scopeSelector" in d:
             errs += _unknown(d["scopeSelector"], LABEL_SELECTOR, f"{at}.scopeSelector")
 
@@ -553,6 +571,95 @@ def check_policy_report(path: Path) -> str:
             "wgpolicyk8s.io/v1alpha2 CRD schema (@kubernetes-models/kyverno), strict fields, audit-scanner shape")
 
 
+# --------------------------------------------------------------------------- OpenReports
+
+# Top-level fields of an openreports.io/v1alpha1 Report/ClusterReport (the
+# CRD's properties; the strict schema refuses any other anyway).
+OPENREPORT_FIELDS = REPORT_FIELDS | {"configuration", "source"}
+
+
+def _openreports_crds() -> dict:
+    """kind -> (CRD, its served version), from the committed CRD files."""
+    import yaml
+    crds = {}
+    for name, sha in OPENREPORTS_CRD_SHA256.items():
+        path = OPENREPORTS_CRDS / name
+        if not path.is_file():
+            raise SetupError(f"{path} missing (crds/openreports/SOURCE.md says where it comes from)")
+        got = _sha256(path)
+        if got != sha:
+            raise SetupError(f"{path} is not reports-api v0.2.1's {name} (sha256 {got})")
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        crds[crd["spec"]["names"]["kind"]] = crd
+    return crds
+
+
+def _strict(schema):
+    """The CRD's structural schema as kubectl --validate=strict applies it:
+    an object schema with properties refuses other fields (the API server
+    would prune them silently without strict validation)."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+def openreports_crd_errors(docs: list) -> list[str]:
+    import jsonschema
+    crds = _openreports_crds()
+    checker = jsonschema.FormatChecker()
+    # The OpenAPI integer formats kube-openapi checks.
+    for fmt, bits in (("int32", 32), ("int64", 64)):
+        checker.checks(fmt)(lambda v, bits=bits: not isinstance(v, int) or isinstance(v, bool)
+                            or -(2 ** (bits - 1)) <= v < 2 ** (bits - 1))
+    errs = []
+    for i, d in enumerate(docs):
+        at = f"doc {i}"
+        if not isinstance(d, dict):
+            errs.append(f"{at}: not an object")
+            continue
+        kind, api_version = d.get("kind"), d.get("apiVersion")
+        crd = crds.get(kind)
+        if crd is None:
+            errs.append(f"crd: {at}: kind '{kind}' is not one of {', '.join(sorted(crds))}")
+            continue
+        group = crd["spec"]["group"]
+        versions = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served")}
+        version = api_version.split("/", 1)[1] if isinstance(api_version, str) and api_version.startswith(group + "/") else None
+        if version not in versions:
+            errs.append(f"crd: {at}: apiVersion '{api_version}' is not served by {crd['metadata']['name']} "
+                        f"({', '.join(group + '/' + v for v in versions)})")
+            continue
+        namespace = (d.get("metadata") or {}).get("namespace")
+        if crd["spec"]["scope"] == "Namespaced" and not namespace:
+            errs.append(f"crd: {at}: a {kind} is namespaced: metadata.namespace is required")
+        if crd["spec"]["scope"] == "Cluster" and namespace:
+            errs.append(f"crd: {at}: a {kind} is cluster-scoped: metadata.namespace must not be set")
+        schema = _strict(versions[version]["schema"]["openAPIV3Schema"])
+        validator = jsonschema.Draft4Validator(schema, format_checker=checker)
+        for e in sorted(validator.iter_errors(d), key=lambda e: list(map(str, e.absolute_path))):
+            errs.append(f"crd: {at}: {e.json_path}: {e.message[:200]}")
+    return errs
+
+
+def check_openreports(path: Path) -> str:
+    docs = load_reports(path)
+    errs = openreports_crd_errors(docs)
+    errs += policy_report_shape_errors(docs, "Report", "ClusterReport", OPENREPORT_FIELDS)
+    if errs:
+        raise Invalid(errs)
+    n = sum(len(d.get("results") or []) for d in docs)
+    kinds = sorted({d.get("kind") for d in docs})
+    return (f"valid {'/'.join(kinds)}: {len(docs)} report(s), {n} result(s); "
+            "openreports.io/v1alpha1 CRD openAPIV3Schema (reports-api v0.2.1, jsonschema, strict), "
+            "audit-scanner shape")
+
+
 # --------------------------------------------------------------------------- selfcheck
 
 def selfcheck() -> str:
@@ -561,7 +668,8 @@ def selfcheck() -> str:
         raise SetupError(f"{JUNIT_XSD} missing")
     if _sha256(JUNIT_XSD) != JUNIT_XSD_SHA256:
         raise SetupError(f"{JUNIT_XSD} is not pytest 9.2.0's junit-10.xsd")
-    for rel in ("sarif/valid.sarif", "junit/valid.xml", "policy-report/valid.yaml"):
+    _openreports_crds()
+    for rel in ("sarif/valid.sarif", "junit/valid.xml", "policy-report/valid.yaml", "openreports/valid.yaml"):
         sample = HERE / "samples" / rel
         if sample.exists():
             try:
@@ -571,7 +679,8 @@ def selfcheck() -> str:
     return "validators ready"
 
 
-CHECKS = {"sarif": check_sarif, "junit": check_junit, "policy-report": check_policy_report}
+CHECKS = {"sarif": check_sarif, "junit": check_junit, "policy-report": check_policy_report,
+          "openreports": check_openreports}
 VERBOSE = False
 STRICT = False
 
