@@ -9,7 +9,8 @@
 #   cluster/down.sh DIR
 #
 # DIR gets: kubeconfig (admin, client cert), cluster.env (ports, binaries), pki/,
-# etcd/ (data), logs/, run/*.pid. Every server listens on 127.0.0.1 only, on free ports
+# etcd/ (data), logs/ (with the apiserver's audit log, logs/audit.log: JSON lines,
+# policy in audit-policy.yaml), run/*.pid. Every server listens on 127.0.0.1 only, on free ports
 # picked under a lock, so several clusters can run side by side. Each cluster's
 # Service ClusterIPs come from its own loopback /24 (127.<hi>.<lo>.0/24, from the
 # apiserver port), so nothing in the cluster ever points at a non-loopback address.
@@ -158,6 +159,7 @@ kubeconfig "$dir/kubeconfig.tmp" admin
 
 cat >"$dir/cluster.env" <<EOF
 CLUSTER_BIN=$bin
+AUDIT_LOG=$logs/audit.log
 KUBECONFIG=$dir/kubeconfig
 APISERVER=$server
 APISERVER_PORT=$api_port
@@ -166,6 +168,32 @@ ETCD_PEER_PORT=$peer_port
 KCM_PORT=$kcm_port
 SERVICE_CIDR=$svc_cidr
 EOF
+
+# ---------------------------------------------------------------- audit
+# The apiserver's audit log, kept cheap: every write (create, update, patch, delete)
+# at Metadata level, so each event carries who did what and the admission webhooks'
+# audit annotations (`<webhook name>/<key>`, plus the apiserver's own
+# `mutation.webhook.admission.k8s.io/...` and `failed-open...` ones), but no bodies.
+# Reads only by service accounts outside kube-system (a webhook's lookups, made with
+# its token); the controllers' and the admin's reads, and lease heartbeats, are not
+# logged. No RequestReceived stage: one event per request (a watch also gets
+# ResponseStarted).
+cat >"$dir/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system"]
+  - level: Metadata
+    verbs: [get, list, watch]
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+POLICY
 
 # ---------------------------------------------------------------- processes
 start() { # name args...   (fd 9, the port lock, is not inherited)
@@ -210,6 +238,8 @@ start kube-apiserver \
   --service-account-signing-key-file="$pki/sa.key" \
   --service-account-issuer="$server" \
   --service-cluster-ip-range="$svc_cidr" \
+  --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
+  --audit-log-format=json --audit-log-maxsize=100 --audit-log-maxbackup=1 \
   --allow-privileged=true --profiling=false
 wait_listen kube-apiserver "$api_port"
 

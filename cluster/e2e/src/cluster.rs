@@ -77,6 +77,19 @@ impl Cluster {
         self.env.get("APISERVER").map(String::as_str).unwrap_or("")
     }
 
+    /// kube-apiserver's audit log (JSON lines; see [`crate::audit`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.env
+            .get("AUDIT_LOG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.dir.path().join("logs/audit.log"))
+    }
+
+    /// Every event of the audit log so far.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        crate::audit::events(&self.audit_log())
+    }
+
     /// The cluster CA (what a kubeconfig's certificate-authority names).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("pki/ca.crt")

@@ -3,14 +3,16 @@
 //! Each test starts its own loopback cluster with `cluster/up.sh` (etcd,
 //! kube-apiserver and kube-controller-manager v1.37.2, built from source by
 //! `cluster/build.sh`) and its own policy-server 1.35 serving policy.yaml's
-//! two ClusterAdmissionPolicies over TLS, registered with the webhook
+//! three ClusterAdmissionPolicies over TLS, registered with the webhook
 //! configurations Kubewarden's controller writes for them. Everything is
 //! driven with kubectl, and what kubectl printed, what the API server stored
-//! and what the controllers did are read back from the cluster.
+//! (and recorded in its audit log) and what the controllers did are read
+//! back from the cluster.
 //!
 //! Nothing here is skipped: a missing binary is a failure naming the make
 //! target that builds it (`make test-cluster` builds them all).
 
+pub mod audit;
 pub mod cluster;
 pub mod controllers;
 pub mod kubectl;

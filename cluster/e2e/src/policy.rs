@@ -18,10 +18,14 @@ pub const KUBEWARDEN_NAMESPACE: &str = "kubewarden";
 /// policy.yaml's ClusterAdmissionPolicy objects.
 pub fn cluster_admission_policies() -> Vec<Value> {
     let policies = policy_yaml_policies(&project()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = policies
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap_or_default())
+        .collect();
     assert_eq!(
-        policies.len(),
-        2,
-        "policy.yaml should declare the mutating and the validating ClusterAdmissionPolicy"
+        names,
+        ["linkerd-ha-mutating", "linkerd-ha-validating", "linkerd-ha-nodes"],
+        "policy.yaml should declare the mutating, the validating and the nodes ClusterAdmissionPolicy"
     );
     policies
 }

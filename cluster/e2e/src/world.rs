@@ -1,9 +1,9 @@
 //! One test's world: a loopback cluster, Kubewarden's namespace with the
 //! policy-server ServiceAccount and its RBAC, a TokenRequest token in a
 //! kubeconfig for policy-server, policy-server 1.35 serving policy.yaml's
-//! two policies over TLS from the annotated module, and the two webhook
-//! configurations pointing at it. Dropped in reverse: policy-server is
-//! killed, then the cluster is stopped.
+//! three policies over TLS from the annotated module, and the three webhook
+//! configurations pointing at it (one mutating, two validating). Dropped in
+//! reverse: policy-server is killed, then the cluster is stopped.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -30,7 +30,8 @@ use crate::{progress, project, wait_until, Tools};
 pub enum Lookups {
     /// Exactly what a Kubewarden 1.35 install gives it.
     KubewardenOnly,
-    /// That, plus linkerd-ha-policy-lookups (nodes and disruption budgets).
+    /// That, plus linkerd-ha-policy-lookups (nodes, disruption budgets, and
+    /// the control plane's Deployments and StatefulSets).
     WithPolicyLookups,
 }
 
@@ -75,6 +76,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 pub const MUTATING: &str = "clusterwide-linkerd-ha-mutating";
 pub const VALIDATING: &str = "clusterwide-linkerd-ha-validating";
+/// The Node instance (nodeChanges: warn; failurePolicy Ignore).
+pub const NODES: &str = "clusterwide-linkerd-ha-nodes";
 
 /// The module as `make annotate` writes it, made from the built module.
 fn annotated_module(dir: &Path) -> PathBuf {
@@ -217,8 +220,9 @@ impl World {
         world
     }
 
-    /// Creates the two webhook configurations and waits until the API
-    /// server calls them.
+    /// Creates the webhook configurations (one per ClusterAdmissionPolicy)
+    /// and waits until the API server calls the mutating one and the one
+    /// for Nodes.
     pub fn register_webhooks(&mut self) {
         let base_url = self.server.base_url();
         let bundle = self.pki.ca_bundle();
@@ -258,7 +262,57 @@ impl World {
                 }
             },
         );
+        // The ValidatingWebhookConfigurations come from another informer.
+        // The Node instance never refuses, so its calls are counted instead:
+        // a server dry run of a label on a Node (an UPDATE it answers
+        // without a lookup) until the API server's metrics count a call.
+        let node = self
+            .admin
+            .run(&["get", "nodes", "-o", "name"])
+            .ok()
+            .stdout
+            .lines()
+            .next()
+            .map(str::to_string);
+        let nodes_policy = self
+            .webhooks
+            .iter()
+            .any(|configuration| configuration["metadata"]["name"] == NODES);
+        if let (Some(node), true) = (node, nodes_policy) {
+            let webhook = format!("{NODES}.kubewarden.admission");
+            wait_until(
+                "the API server to call the Node webhook",
+                Duration::from_secs(60),
+                || {
+                    self.admin
+                        .run(&[
+                            "label",
+                            &node,
+                            "cluster-e2e/webhook-probe=1",
+                            "--dry-run=server",
+                        ])
+                        .ok();
+                    match webhook_calls(&self.admin, &webhook) {
+                        0 => Err("not called yet".to_string()),
+                        _ => Ok(()),
+                    }
+                },
+            );
+        }
         progress("webhooks registered and answering");
+    }
+
+    /// kube-apiserver's audit log (cluster/up.sh's audit policy: every
+    /// write at Metadata level, and the reads of service accounts outside
+    /// kube-system, such as policy-server's lookups).
+    pub fn audit_log(&self) -> PathBuf {
+        self.cluster.audit_log()
+    }
+
+    /// The calls the API server has made to `webhook` (a webhook's name,
+    /// `<configuration>.kubewarden.admission`), from its metrics.
+    pub fn webhook_calls(&self, webhook: &str) -> u64 {
+        webhook_calls(&self.admin, webhook)
     }
 
     /// `kubectl` as the admin.
@@ -308,6 +362,20 @@ impl World {
             )
         })
     }
+}
+
+/// The API server's count of calls to `webhook`, every code and operation:
+/// `apiserver_admission_webhook_request_total` of its /metrics.
+pub fn webhook_calls(kubectl: &Kubectl, webhook: &str) -> u64 {
+    let metrics = kubectl.run(&["get", "--raw", "/metrics"]).ok().stdout;
+    let label = format!("name=\"{webhook}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("apiserver_admission_webhook_request_total{"))
+        .filter(|line| line.contains(&label))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// A fixture of ../shared/fixtures/linkerd/.

@@ -160,9 +160,11 @@ fn lookups_with_kubewardens_own_rbac() {
     ));
     assert!(forbidden > 0, "policy-server's log:\n{log}");
 
-    // What linkerd-ha-policy needs on top: list/watch of both. The
-    // reflectors recover on their next retry.
-    progress("lookups: + linkerd-ha-policy-lookups (nodes, poddisruptionbudgets)");
+    // What linkerd-ha-policy needs on top: list/watch of both (and of the
+    // control plane's Deployments and StatefulSets, which only the Node
+    // instance reads: tests/nodes.rs). The reflectors recover on their
+    // next retry.
+    progress("lookups: + linkerd-ha-policy-lookups (nodes, poddisruptionbudgets, deployments, statefulsets)");
     kubectl
         .run_with_stdin(&["apply", "-f", "-"], Some(&policy_lookups_rbac()))
         .ok();

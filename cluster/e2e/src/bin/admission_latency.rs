@@ -3,8 +3,10 @@
 //!
 //! One loopback cluster (cluster/up.sh) and one policy-server 1.35 at a
 //! time as its webhook, registered with the webhook configurations
-//! Kubewarden's controller writes for policy.yaml's two
-//! ClusterAdmissionPolicies (src/policy.rs):
+//! Kubewarden's controller writes for policy.yaml's three
+//! ClusterAdmissionPolicies (src/policy.rs; the rounds below change no
+//! Node, so `clusterwide-linkerd-ha-nodes` is never called and only the
+//! other two are measured):
 //!
 //! 1. our annotated module behind `clusterwide-linkerd-ha-mutating` and
 //!    `clusterwide-linkerd-ha-validating`;
@@ -333,7 +335,7 @@ fn main() {
     let floor_path = dir.join("floor-policy.wasm");
     std::fs::write(&floor_path, floor).expect("write the annotated floor");
 
-    // policy.yaml's two policies, renamed linkerd-ha -> floor; the same
+    // policy.yaml's three policies, renamed linkerd-ha -> floor; the same
     // entries and webhook configurations otherwise, without the lookups.
     let renamed: Vec<Value> = cluster_admission_policies()
         .into_iter()
