@@ -48,6 +48,9 @@ export interface ObjectReport {
   warnings: Finding[];
   /** RFC 6902 operations from the object sent to the mutated object. */
   patch: Array<{ op: string; path: string; value?: unknown; from?: string }> | null;
+  /** The rules the policy's answer names for its changes (its `mutated-by`
+   *  audit annotation), each with what it fixed; empty when not mutated. */
+  mutatedBy: Array<{ rule: string; fixed: Finding[] }>;
   mutatedYaml: string | null;
   yamlDiff: string | null;
 }

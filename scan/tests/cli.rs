@@ -3,24 +3,15 @@
 //! `kubectl apply`'s order, upgrades, `--fix`, bad input, and every output
 //! format checked by an independent validator (tests/validators/).
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
+
+use common::*;
 
 use rstest::rstest;
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> String {
-    workspace()
-        .join("../shared/fixtures/linkerd")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 fn example(name: &str) -> String {
     workspace()
@@ -28,73 +19,6 @@ fn example(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-/// The module every test runs: `$POLICY_WASM`, or where `make build` puts it.
-fn module() -> String {
-    let path = std::env::var_os("POLICY_WASM").map_or_else(
-        || workspace().join("target/wasm32-wasip1/release/linkerd_ha_policy.wasm"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make build` (or set POLICY_WASM)",
-        path.display()
-    );
-    path.display().to_string()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs the scanner with `args` (after `--module`), `stdin` on its input.
-fn scan_with(args: &[&str], stdin: Option<&str>, module: Option<&str>) -> Run {
-    let module = module.map_or_else(self::module, str::to_owned);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linkerd-ha-scan"))
-        .arg("--module")
-        .arg(&module)
-        .args(args)
-        .current_dir(workspace())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the scanner starts");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("stdin written");
-    }
-    drop(input);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("the scanner ends");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "the scanner panicked: {}",
-        run.stderr
-    );
-    run
-}
-
-fn scan(args: &[&str]) -> Run {
-    scan_with(args, None, None)
 }
 
 /// `(kind/name, operation, outcome)` of each result.
@@ -335,18 +259,6 @@ fn the_summary_line_counts_warned_objects_of_every_outcome_apart() {
     );
 }
 
-fn validate(format: &str, text: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join(format!("out.{format}"));
-    std::fs::write(&file, text).expect("written");
-    Command::new("python3")
-        .arg(workspace().join("scan/tests/validators/validate.py"))
-        .arg(format)
-        .arg(&file)
-        .output()
-        .expect("python3 runs the validator (scan/tests/validators/setup.sh installs it)")
-}
-
 /// Each format on manifests that give every kind of result, accepted by an
 /// independent validator, and refused once a byte is wrong.
 #[rstest]
@@ -500,47 +412,6 @@ fn folders_are_read_recursively_in_path_order_and_non_objects_skipped() {
         "{}",
         run.stderr
     );
-}
-
-/// A WAT guest speaking waPC that answers like the policy until asked to
-/// judge an object, and then traps.
-fn trapping_module(dir: &Path) -> String {
-    failing_module(dir, "unreachable")
-}
-
-/// The same guest, running `on_validate` when asked to judge an object.
-fn failing_module(dir: &Path, on_validate: &str) -> String {
-    guest_module(dir, on_validate, "")
-}
-
-/// That guest with `data` segments of its own (from address 2048 on).
-fn guest_module(dir: &Path, on_validate: &str, data: &str) -> String {
-    let wat = r#"(module
-  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
-  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (data (i32.const 1024) "\"v1\"")
-  (data (i32.const 1100) "{\"valid\":true}")
-  (data (i32.const 1200) "{\"valid\":false,\"message\":\"unknown field\"}")
-  DATA
-  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
-    (call $guest_request (i32.const 0) (i32.const 4096))
-    ;; validate: 8 bytes of operation name
-    (if (i32.eq (local.get $op_len) (i32.const 8)) (then ON_VALIDATE))
-    ;; protocol_version: no payload
-    (if (i32.eqz (local.get $msg_len))
-      (then (call $guest_response (i32.const 1024) (i32.const 4)) (return (i32.const 1))))
-    ;; validate_settings: `{}` is valid, anything longer (the probe) is not
-    (if (i32.eq (local.get $msg_len) (i32.const 2))
-      (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
-    (call $guest_response (i32.const 1200) (i32.const 41))
-    (i32.const 1)))"#
-        .replace("ON_VALIDATE", on_validate)
-        .replace("DATA", data);
-    let path = dir.join("failing.wasm");
-    std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
-    path.display().to_string()
 }
 
 #[test]

@@ -4,120 +4,28 @@
 //! words, every other object is judged in `kubectl apply`'s order, and the
 //! scan exits with 2 once it is done, in every output format.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::*;
 
 use rstest::rstest;
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The module every test runs: `$POLICY_WASM`, or where `make build` puts it.
-fn module() -> String {
-    let path = std::env::var_os("POLICY_WASM").map_or_else(
-        || workspace().join("target/wasm32-wasip1/release/linkerd_ha_policy.wasm"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make build` (or set POLICY_WASM)",
-        path.display()
-    );
-    path.display().to_string()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-
-    /// `Kind/name outcome` of each result of a JSON report.
-    fn verdicts(&self) -> Vec<String> {
-        self.json()["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .map(|result| {
-                format!(
-                    "{}/{} {}",
-                    result["kind"].as_str().unwrap_or_default(),
-                    result["name"].as_str().unwrap_or_default(),
-                    result["outcome"].as_str().unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-
-    /// The `error:` lines of standard error, without the program's name.
-    fn errors(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter_map(|line| line.strip_prefix("linkerd-ha-scan: error: "))
-            .collect()
-    }
-}
-
-/// Runs the scanner from the workspace with `args`, `stdin` on its input,
-/// on `module` (default: the policy).
-fn scan_with(args: &[&str], stdin: Option<&str>, module: Option<&str>) -> Run {
-    let module = module.map_or_else(self::module, str::to_owned);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linkerd-ha-scan"))
-        .arg("--module")
-        .arg(&module)
-        .args(args)
-        .current_dir(workspace())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the scanner starts");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("stdin written");
-    }
-    drop(input);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("the scanner ends");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "the scanner panicked: {}",
-        run.stderr
-    );
-    run
-}
-
-fn scan(args: &[&str]) -> Run {
-    scan_with(args, None, None)
-}
-
-fn validate(format: &str, text: &str) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join(format!("out.{format}"));
-    std::fs::write(&file, text).expect("written");
-    Command::new("python3")
-        .arg(workspace().join("scan/tests/validators/validate.py"))
-        .arg(format)
-        .arg(&file)
-        .output()
-        .expect("python3 runs the validator (scan/tests/validators/setup.sh installs it)")
+/// `Kind/name outcome` of each result of a JSON report.
+fn verdicts(run: &Run) -> Vec<String> {
+    run.json()["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| {
+            format!(
+                "{}/{} {}",
+                result["kind"].as_str().unwrap_or_default(),
+                result["name"].as_str().unwrap_or_default(),
+                result["outcome"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// test_data/unrendered-templates: a small repository as a new user scans
@@ -226,8 +134,7 @@ fn a_repository_with_five_templates_is_read_in_one_run(#[case] format: &str) {
             assert!(last.starts_with(summary), "{}", run.stdout);
         }
         "json" => {
-            let names: Vec<String> = run
-                .verdicts()
+            let names: Vec<String> = verdicts(&run)
                 .iter()
                 .map(|v| v.split(' ').next().unwrap_or_default().to_owned())
                 .collect();
@@ -320,7 +227,7 @@ fn one_broken_document_costs_only_itself(
     };
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
-        run.verdicts(),
+        verdicts(&run),
         ["Namespace/shop accepted", "Deployment/web mutated"]
     );
     let documents: Vec<u64> = run.json()["results"]
@@ -364,7 +271,7 @@ fn exit_2_outranks_every_verdict(
     let args = [&["-o", "json"], flags, &["-"]].concat();
     let run = scan_with(&args, Some(&text), module.as_deref());
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let verdicts = run.verdicts();
+    let verdicts = verdicts(&run);
     assert_eq!(verdicts.len(), 1, "{verdicts:?}");
     assert!(
         verdicts[0].ends_with(&format!(" {outcome}")),
@@ -409,7 +316,7 @@ fn a_file_that_is_not_utf8_is_named_as_a_whole() {
     let folder = dir.path().display().to_string();
     let run = scan(&["-o", "json", &folder]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(run.verdicts(), ["Namespace/shop accepted"]);
+    assert_eq!(verdicts(&run), ["Namespace/shop accepted"]);
     assert_eq!(
         run.errors(),
         [format!(
@@ -451,31 +358,4 @@ fn fix_writes_an_unreadable_document_as_it_came() {
         "{}",
         fixed.stderr
     );
-}
-
-/// A waPC guest that answers like the policy until asked to judge an
-/// object, and then traps.
-fn trapping_module(dir: &Path) -> String {
-    let wat = r#"(module
-  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
-  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
-  (memory (export "memory") 2)
-  (data (i32.const 1024) "\"v1\"")
-  (data (i32.const 1100) "{\"valid\":true}")
-  (data (i32.const 1200) "{\"valid\":false,\"message\":\"unknown field\"}")
-  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
-    (call $guest_request (i32.const 0) (i32.const 4096))
-    ;; validate: 8 bytes of operation name
-    (if (i32.eq (local.get $op_len) (i32.const 8)) (then unreachable))
-    ;; protocol_version: no payload
-    (if (i32.eqz (local.get $msg_len))
-      (then (call $guest_response (i32.const 1024) (i32.const 4)) (return (i32.const 1))))
-    ;; validate_settings: `{}` is valid, anything longer (the probe) is not
-    (if (i32.eq (local.get $msg_len) (i32.const 2))
-      (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
-    (call $guest_response (i32.const 1200) (i32.const 41))
-    (i32.const 1)))"#;
-    let path = dir.join("trapping.wasm");
-    std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
-    path.display().to_string()
 }

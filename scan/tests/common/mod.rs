@@ -96,3 +96,56 @@ pub fn scan_with(args: &[&str], stdin: Option<&str>, module: Option<&str>) -> Ru
 pub fn scan(args: &[&str]) -> Run {
     scan_with(args, None, None)
 }
+
+pub fn validate(format: &str, text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("out.{format}"));
+    std::fs::write(&file, text).expect("written");
+    Command::new("python3")
+        .arg(workspace().join("scan/tests/validators/validate.py"))
+        .arg(format)
+        .arg(&file)
+        .output()
+        .expect("python3 runs the validator (scan/tests/validators/setup.sh installs it)")
+}
+
+/// A WAT guest speaking waPC that answers like the policy until asked to
+/// judge an object, and then traps.
+pub fn trapping_module(dir: &Path) -> String {
+    failing_module(dir, "unreachable")
+}
+
+/// The same guest, running `on_validate` when asked to judge an object.
+pub fn failing_module(dir: &Path, on_validate: &str) -> String {
+    guest_module(dir, on_validate, "")
+}
+
+/// That guest with `data` segments of its own (from address 2048 on).
+pub fn guest_module(dir: &Path, on_validate: &str, data: &str) -> String {
+    let wat = r#"(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "\"v1\"")
+  (data (i32.const 1100) "{\"valid\":true}")
+  (data (i32.const 1200) "{\"valid\":false,\"message\":\"unknown field\"}")
+  DATA
+  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+    (call $guest_request (i32.const 0) (i32.const 4096))
+    ;; validate: 8 bytes of operation name
+    (if (i32.eq (local.get $op_len) (i32.const 8)) (then ON_VALIDATE))
+    ;; protocol_version: no payload
+    (if (i32.eqz (local.get $msg_len))
+      (then (call $guest_response (i32.const 1024) (i32.const 4)) (return (i32.const 1))))
+    ;; validate_settings: `{}` is valid, anything longer (the probe) is not
+    (if (i32.eq (local.get $msg_len) (i32.const 2))
+      (then (call $guest_response (i32.const 1100) (i32.const 14)) (return (i32.const 1))))
+    (call $guest_response (i32.const 1200) (i32.const 41))
+    (i32.const 1)))"#
+        .replace("ON_VALIDATE", on_validate)
+        .replace("DATA", data);
+    let path = dir.join("failing.wasm");
+    std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
+    path.display().to_string()
+}
