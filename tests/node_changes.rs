@@ -38,6 +38,15 @@ fn node(name: &str, spec: Value) -> Value {
            "spec": spec})
 }
 
+/// The kinds the module looked up, in order.
+fn kinds_asked(module: &PolicyModule) -> Vec<String> {
+    module
+        .host_calls()
+        .iter()
+        .filter_map(|call| call.kind().map(str::to_string))
+        .collect()
+}
+
 fn settings() -> Value {
     policy_settings("linkerd-ha-nodes")
 }
@@ -162,11 +171,7 @@ fn a_tolerated_taint_takes_no_node_from_the_components() {
     assert_eq!(verdict.outcome(), Outcome::Accepted);
     assert!(verdict.warnings().is_empty(), "{verdict:?}");
     // It was judged, not skipped: the components and the nodes were read.
-    let kinds: Vec<String> = module
-        .host_calls()
-        .iter()
-        .filter_map(|call| call.kind().map(str::to_string))
-        .collect();
+    let kinds = kinds_asked(&module);
     assert_eq!(kinds, ["Deployment", "StatefulSet", "Node"]);
 }
 
@@ -212,11 +217,7 @@ fn without_a_control_plane_the_nodes_are_not_listed() {
         &node("node-0", json!({"unschedulable": true})),
     );
     assert!(verdict.warnings().is_empty(), "{verdict:?}");
-    let kinds: Vec<String> = module
-        .host_calls()
-        .iter()
-        .filter_map(|call| call.kind().map(str::to_string))
-        .collect();
+    let kinds = kinds_asked(&module);
     assert_eq!(kinds, ["Deployment", "StatefulSet"]);
 }
 
@@ -235,7 +236,8 @@ fn a_refused_lookup_still_admits_the_cordon() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("[nodeChanges] Node node-0: ")
-            && warnings[0].contains("so the room cordoning the node leaves the control plane is unknown"),
+            && warnings[0]
+                .contains("so the room cordoning the node leaves the control plane is unknown"),
         "{}",
         warnings[0]
     );

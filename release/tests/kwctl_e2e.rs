@@ -71,11 +71,21 @@ impl With {
 /// `kwctl run` on `object`; returns the answer, or kwctl's stderr when it
 /// refused to run.
 fn kwctl_run(object: &Value, with: With, replay: Option<&str>) -> Result<Answer, String> {
+    kwctl_review(&review(object, "CREATE"), with.settings(), replay)
+}
+
+/// `kwctl run` on an AdmissionReview, with `settings` and the lookups
+/// replayed from `replay`; the answer, or kwctl's stderr when it refused.
+fn kwctl_review(
+    review: &Value,
+    settings: Option<Value>,
+    replay: Option<&str>,
+) -> Result<Answer, String> {
     let request = tempfile::NamedTempFile::new_in(scratch()).expect("request file");
-    std::fs::write(request.path(), review(object, "CREATE").to_string()).expect("write request");
+    std::fs::write(request.path(), review.to_string()).expect("write request");
     let mut command = kwctl();
     command.arg("run").arg("--request-path").arg(request.path());
-    if let Some(settings) = with.settings() {
+    if let Some(settings) = settings {
         command.arg("--settings-json").arg(settings.to_string());
     }
     if let Some(session) = replay {
@@ -202,7 +212,6 @@ fn mutations_on_kwctl(
 
 /// `kwctl run` on a Node UPDATE, with policy.yaml's Node instance.
 fn kwctl_node_update(before: &Value, after: &Value, replay: Option<&str>) -> Answer {
-    let request = tempfile::NamedTempFile::new_in(scratch()).expect("request file");
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -210,27 +219,12 @@ fn kwctl_node_update(before: &Value, after: &Value, replay: Option<&str>) -> Ans
             .old_object(before)
             .build(),
     });
-    std::fs::write(request.path(), review.to_string()).expect("write request");
-    let mut command = kwctl();
-    command.arg("run").arg("--request-path").arg(request.path());
-    command
-        .arg("--settings-json")
-        .arg(policy_yaml_settings("linkerd-ha-nodes").to_string());
-    if let Some(session) = replay {
-        command
-            .arg("--allow-context-aware")
-            .arg("--replay-host-capabilities-interactions")
-            .arg(fixture_path(&format!("replay/{session}.yml")));
-    }
-    command.arg(module());
-    let (ok, stdout, stderr) = run_bounded(&mut command, LIMIT);
-    assert!(ok, "kwctl run failed:\n{stderr}");
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.trim_start().starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON answer from kwctl run:\n{stdout}\n{stderr}"));
-    Answer::from_response(&serde_json::from_str(line).expect("JSON"))
+    kwctl_review(
+        &review,
+        Some(policy_yaml_settings("linkerd-ha-nodes")),
+        replay,
+    )
+    .unwrap_or_else(|stderr| panic!("kwctl run failed:\n{stderr}"))
 }
 
 fn node(spec: Value) -> Value {

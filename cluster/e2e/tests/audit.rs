@@ -20,6 +20,22 @@ const MUTATING_WEBHOOK: &str = "clusterwide-linkerd-ha-mutating.kubewarden.admis
 /// The API server's own record that a mutating webhook was called.
 const MUTATION: &str = "mutation.webhook.admission.k8s.io/round_0_index_0";
 
+/// `kubectl apply -f` of `objects` written to `file`, shown as it went;
+/// it must succeed.
+fn apply(world: &World, file: &str, objects: &[Value]) -> cluster_e2e::Printed {
+    let path = world.manifest(file, objects);
+    let printed = world
+        .kubectl()
+        .print(&["apply", "-f", path.to_str().expect("UTF-8")]);
+    progress(format!(
+        "{printed}(exit {}, {:.2} s)",
+        if printed.success { 0 } else { 1 },
+        printed.elapsed.as_secs_f64()
+    ));
+    assert!(printed.success, "{printed}");
+    printed
+}
+
 fn ours(event: &Value) -> BTreeMap<String, String> {
     event.annotations_under(&format!("{MUTATING_WEBHOOK}/"))
 }
@@ -66,14 +82,11 @@ fn a_mutation_is_recorded_in_the_audit_log() {
             },
         },
     });
-    let path = world.manifest("shop.yaml", &[namespace.clone(), deployment.clone()]);
-    let printed = kubectl.print(&["apply", "-f", path.to_str().expect("UTF-8")]);
-    progress(format!(
-        "{printed}(exit {}, {:.2} s)",
-        if printed.success { 0 } else { 1 },
-        printed.elapsed.as_secs_f64()
-    ));
-    assert!(printed.success, "{printed}");
+    let printed = apply(
+        &world,
+        "shop.yaml",
+        &[namespace.clone(), deployment.clone()],
+    );
     assert_eq!(
         printed.text, "namespace/shop created\ndeployment.apps/web created\n",
         "a mutation prints nothing but the result"
@@ -173,14 +186,7 @@ fn a_mutation_is_recorded_in_the_audit_log() {
         .expect("linkerd-identity")
         .clone();
     identity["spec"]["replicas"] = json!(3);
-    let path = world.manifest("identity.yaml", &[linkerd, identity.clone()]);
-    let printed = kubectl.print(&["apply", "-f", path.to_str().expect("UTF-8")]);
-    progress(format!(
-        "{printed}(exit {}, {:.2} s)",
-        if printed.success { 0 } else { 1 },
-        printed.elapsed.as_secs_f64()
-    ));
-    assert!(printed.success, "{printed}");
+    let printed = apply(&world, "identity.yaml", &[linkerd, identity.clone()]);
     assert_eq!(
         printed.results(),
         [
