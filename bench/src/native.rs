@@ -65,9 +65,7 @@ impl ClusterLookup for NativeCluster {
                                         "spec.template.metadata.labels", "spec.template.spec.affinity",
                                         "spec.template.spec.tolerations"]}),
             )?;
-            workloads.extend(
-                Workload::decode_list(kind, &answer.to_string()).map_err(|e| e.0)?,
-            );
+            workloads.extend(Workload::decode_list(kind, &answer.to_string()).map_err(|e| e.0)?);
         }
         Ok(workloads)
     }

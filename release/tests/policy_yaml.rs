@@ -130,7 +130,9 @@ fn node_instance_only_warns_and_fails_open() {
         tuples.iter().all(|(_, _, resource, _)| resource == "nodes"),
         "only nodes (never nodes/status): {tuples:?}"
     );
-    let actions = spec["settings"]["rules"].as_object().expect("settings.rules");
+    let actions = spec["settings"]["rules"]
+        .as_object()
+        .expect("settings.rules");
     for (rule, action) in actions {
         let expected = if rule == "nodeChanges" { "warn" } else { "off" };
         assert_eq!(action, expected, "rules.{rule}");
