@@ -833,9 +833,9 @@ mod tests {
             call(&cluster, "get_resource", removed_version),
             Err(HostCallError::UnknownResource { .. })
         ));
-        let deployment = get("apps/v1", "Deployment", "d", Some("linkerd"));
+        let daemon_set = get("apps/v1", "DaemonSet", "d", Some("linkerd"));
         assert!(matches!(
-            call(&cluster, "get_resource", deployment),
+            call(&cluster, "get_resource", daemon_set),
             Err(HostCallError::UnknownResource { .. })
         ));
     }
