@@ -289,7 +289,18 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         })
     })?;
     let audit_annotations = verdict.mutation_annotations();
-    let mut response = Response::accept().with_warnings(verdict.warnings);
+    let mut warnings = verdict.warnings;
+    if warnings.iter().any(|warning| warning.starts_with('[')) {
+        // The rules' warnings speak of the object as stored: judged again
+        // with the fixes made, none says a request is missing that a fix
+        // just added. The edge's own warnings (no rule) stay as they are.
+        if let Ok(fixed) = kind.decode(mutated.get()) {
+            let findings = lifecycle.weigh(check_all(&fixed, &context, &settings), &settings);
+            warnings.retain(|warning| !warning.starts_with('['));
+            warnings.extend(Verdict::from_findings(findings, &settings.rules, &object).warnings);
+        }
+    }
+    let mut response = Response::accept().with_warnings(warnings);
     response.mutated_object = Some(mutated);
     response.audit_annotations = Some(audit_annotations);
     Ok(response)

@@ -752,3 +752,43 @@ fn proxy_limit_annotations_are_never_undercut(
     assert_eq!(patch_of(&verdict, &object), Value::Array(expected));
     assert_idempotent(&module, &verdict, &settings);
 }
+
+/// A warn rule speaks of the object as it is stored: the default install's
+/// `linkerd-identity` scaled to three gets its proxy's requests from
+/// controlPlaneResources' fix in the same admission, so proxyResources no
+/// longer says the proxy has none (it had, as sent), and judges what the
+/// fix wrote.
+#[test]
+fn warnings_speak_of_the_object_as_fixed() {
+    let mut identity = linkerd_fixture("install_default.golden")
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "linkerd-identity")
+        .expect("linkerd-identity");
+    identity["spec"]["replicas"] = json!(3);
+    let cluster = Cluster::from_objects(
+        linkerd_fixture("install_default.golden")
+            .into_iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .chain(nodes(3)),
+    );
+    let module = load(cluster);
+    let verdict = create(&module, &identity, &policy_settings("linkerd-ha-mutating"));
+    assert_eq!(verdict.outcome(), Outcome::Mutated, "{verdict:?}");
+    let mutated = verdict.mutated_object.as_ref().expect("mutated");
+    let proxy = mutated["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .and_then(|containers| containers.iter().find(|c| c["name"] == "linkerd-proxy"))
+        .expect("linkerd-proxy");
+    assert!(
+        proxy["resources"]["requests"]["memory"].is_string(),
+        "{proxy}"
+    );
+    assert!(
+        verdict
+            .warnings()
+            .iter()
+            .all(|w| !w.contains("has no cpu or memory request")),
+        "{:#?}",
+        verdict.warnings()
+    );
+}
