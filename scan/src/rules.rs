@@ -15,6 +15,10 @@ pub const FAILURE_RULE: &str = "policyFailure";
 /// rules behind each mutation in its `mutated-by` audit annotation, which a
 /// module older than that annotation lacks.
 pub const MUTATION_RULE: &str = "mutation";
+/// The id of a document the scanner could not read (YAML that does not
+/// parse, an unrendered template, a file that is not UTF-8): not judged,
+/// and an input error (exit 2).
+pub const UNREADABLE_RULE: &str = "unreadableDocument";
 
 /// One sentence on what `rule` wants.
 pub fn summary(rule: RuleId) -> &'static str {
@@ -57,6 +61,7 @@ pub fn readable_name(id: &str) -> &'static str {
         None => match id {
             FAILURE_RULE => "PolicyJudgedTheObject",
             MUTATION_RULE => "PolicyLeavesObjectAsWritten",
+            UNREADABLE_RULE => "ScannerReadsTheDocument",
             _ => "PolicyReadsTheObject",
         },
     }
@@ -71,6 +76,9 @@ pub fn summary_of(id: &str) -> &'static str {
                 "the policy judged the object (it did not trap, time out or answer garbage)"
             }
             MUTATION_RULE => "the policy leaves the object as written",
+            UNREADABLE_RULE => {
+                "the scanner can read the document (UTF-8 text, valid YAML, templates rendered), so that its objects are judged"
+            }
             _ => "the policy can read the object and the cluster state it needs",
         },
     }
@@ -88,6 +96,7 @@ mod tests {
             GENERAL_RULE,
             FAILURE_RULE,
             MUTATION_RULE,
+            UNREADABLE_RULE,
         ]);
         let mut names = Vec::new();
         for id in ids {

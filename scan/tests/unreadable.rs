@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use rstest::rstest;
 use serde_json::Value;
 
@@ -85,6 +86,7 @@ const TEMPLATE_HINT: &str =
 #[case::sarif("sarif")]
 #[case::junit("junit")]
 #[case::policy_report("policy-report")]
+#[case::openreports("openreports")]
 fn a_repository_with_five_templates_is_read_in_one_run(#[case] format: &str) {
     let run = scan(&["-o", format, "--fail-on", "never", REPOSITORY]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
@@ -163,13 +165,58 @@ fn a_repository_with_five_templates_is_read_in_one_run(#[case] format: &str) {
             );
         }
         validator => {
-            let checked = validate(validator, &run.stdout);
+            // The SARIF Multitool's warnings refuse it too: none is new.
+            let checked = validate_with(validator, &run.stdout, &["--strict"]);
             assert!(
                 checked.status.success(),
-                "{validator} refused the report of the readable objects: {}{}",
+                "{validator} refused the report: {}{}",
                 String::from_utf8_lossy(&checked.stdout),
                 String::from_utf8_lossy(&checked.stderr)
             );
+            let templates: Vec<Template> = TEMPLATES
+                .iter()
+                .map(|(file, line, place)| Template {
+                    file: format!("{REPOSITORY}/{file}"),
+                    document: Some(1),
+                    line: *line,
+                    problem: format!("is not valid YAML: {place}{TEMPLATE_HINT}"),
+                })
+                .collect();
+            match validator {
+                "sarif" => assert_sarif_names(&run.stdout, &templates),
+                "junit" => {
+                    let report = junit(&run.stdout);
+                    assert_eq!(
+                        (report.tests, report.failures, report.errors),
+                        (OBJECTS.len() + TEMPLATES.len(), 0, TEMPLATES.len())
+                    );
+                    for template in &templates {
+                        assert_eq!(junit_cases(&report, &template.file), [template.case()]);
+                    }
+                    // The objects' cases are as they were: one per object,
+                    // in their files' suites, first.
+                    let suites: Vec<&str> = report
+                        .test_suites
+                        .iter()
+                        .map(|suite| suite.name.as_str())
+                        .collect();
+                    let files = [
+                        "app/00-namespace.yaml",
+                        "app/frontend.yaml",
+                        "storage/claim.yaml",
+                    ]
+                    .map(|file| format!("{REPOSITORY}/{file}"));
+                    assert_eq!(suites[..3], files, "{suites:?}");
+                    assert_eq!(
+                        junit_cases(&report, &files[1]),
+                        [
+                            Case::passed("Deployment guestbook/frontend"),
+                            Case::passed("Service guestbook/frontend")
+                        ]
+                    );
+                }
+                _ => {}
+            }
             assert!(
                 run.stderr
                     .contains(&format!("\nlinkerd-ha-scan: {summary}")),
@@ -177,6 +224,185 @@ fn a_repository_with_five_templates_is_read_in_one_run(#[case] format: &str) {
                 run.stderr
             );
         }
+    }
+}
+
+/// An unreadable document as SARIF and JUnit must name it.
+struct Template {
+    file: String,
+    document: Option<usize>,
+    line: usize,
+    problem: String,
+}
+
+impl Template {
+    /// `document 1 (line 3) is not valid YAML: ...`, or for a whole file
+    /// `the file is not UTF-8 text ...`.
+    fn message(&self) -> String {
+        match self.document {
+            Some(document) => format!("document {document} (line {}) {}", self.line, self.problem),
+            None => format!("the file {}", self.problem),
+        }
+    }
+
+    /// Its JUnit test case: an error (it could not be judged), named after
+    /// its file and document.
+    fn case(&self) -> Case {
+        let document = match self.document {
+            Some(document) => format!("document {document} (line {})", self.line),
+            None => "the whole file".to_owned(),
+        };
+        Case {
+            name: format!("{}: {document}", self.file),
+            status: format!("error unreadable: {}", self.message()),
+        }
+    }
+}
+
+/// A JUnit test case as CI tools show it: its name, and `passed`, or its
+/// kind, type and message.
+#[derive(Debug, PartialEq)]
+struct Case {
+    name: String,
+    status: String,
+}
+
+impl Case {
+    fn passed(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            status: "passed".to_owned(),
+        }
+    }
+}
+
+fn junit(xml: &str) -> Report {
+    Report::deserialize_from_str(xml).unwrap_or_else(|e| panic!("not JUnit XML ({e}): {xml}"))
+}
+
+/// The cases of `file`'s suite, in order, each with its classname checked.
+fn junit_cases(report: &Report, file: &str) -> Vec<Case> {
+    let suite = report
+        .test_suites
+        .iter()
+        .find(|suite| suite.name.as_str() == file)
+        .unwrap_or_else(|| panic!("no test suite for {file}: {report:?}"));
+    suite
+        .test_cases
+        .iter()
+        .map(|case| {
+            assert_eq!(
+                case.classname.as_ref().map(|c| c.as_str()),
+                Some(file),
+                "{case:?}"
+            );
+            let status = match &case.status {
+                TestCaseStatus::Success { .. } => "passed".to_owned(),
+                TestCaseStatus::NonSuccess {
+                    kind,
+                    ty,
+                    message,
+                    description,
+                    ..
+                } => {
+                    let kind = match kind {
+                        NonSuccessKind::Failure => "failure",
+                        NonSuccessKind::Error => "error",
+                    };
+                    let ty = ty.as_ref().map(|t| t.as_str()).unwrap_or_default();
+                    let message = message.as_ref().map(|m| m.as_str()).unwrap_or_default();
+                    // An unreadable document's details: the line standard
+                    // error names it by.
+                    let description = description.as_ref().map(|d| d.as_str());
+                    assert!(
+                        ty != "unreadable"
+                            || description.is_some_and(|d| d.starts_with(&format!("{file}: "))),
+                        "{description:?}"
+                    );
+                    format!("{kind} {ty}: {message}")
+                }
+                TestCaseStatus::Skipped { .. } => "skipped".to_owned(),
+            };
+            Case {
+                name: case.name.as_str().to_owned(),
+                status,
+            }
+        })
+        .collect()
+}
+
+/// The SARIF run names each unreadable document twice, in input order: an
+/// error notification of a failed invocation, and an error result under
+/// `unreadableDocument` (code scanning reads only results), after the
+/// objects' results; both at its file and line, with the parser's words.
+fn assert_sarif_names(sarif: &str, unreadable: &[Template]) {
+    let sarif: Value = serde_json::from_str(sarif).expect("SARIF is JSON");
+    let run = &sarif["runs"][0];
+    let invocation = &run["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false, "{invocation:#}");
+    let place = |entry: &Value| {
+        let location = &entry["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or_default();
+        (
+            entry["level"].as_str().unwrap_or_default().to_owned(),
+            // Outside the working folder, a file is an absolute URI.
+            uri.trim_start_matches("file://").to_owned(),
+            location["region"]["startLine"].as_u64().unwrap_or_default() as usize,
+            entry["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let expected: Vec<(String, String, usize, String)> = unreadable
+        .iter()
+        .map(|u| ("error".to_owned(), u.file.clone(), u.line, u.message()))
+        .collect();
+    // Each message is the parser's words, then what it means for the scan.
+    let trimmed = |entries: Vec<(String, String, usize, String)>| {
+        entries
+            .into_iter()
+            .map(|(level, uri, line, text)| {
+                let words = text.split("; its objects were not judged").next();
+                (level, uri, line, words.unwrap_or_default().to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let notifications = invocation["toolExecutionNotifications"]
+        .as_array()
+        .expect("toolExecutionNotifications");
+    assert_eq!(
+        trimmed(notifications.iter().map(place).collect()),
+        expected,
+        "{notifications:#?}"
+    );
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    let results = run["results"].as_array().expect("results");
+    let findings = results
+        .iter()
+        .take_while(|result| result["ruleId"] != "unreadableDocument")
+        .count();
+    let named = &results[findings..];
+    assert_eq!(
+        trimmed(named.iter().map(place).collect()),
+        expected,
+        "{named:#?}"
+    );
+    for entry in named.iter().chain(notifications) {
+        let (id, index) = match entry.get("ruleId") {
+            Some(id) => (id, &entry["ruleIndex"]),
+            None => (
+                &entry["associatedRule"]["id"],
+                &entry["associatedRule"]["index"],
+            ),
+        };
+        assert_eq!(id, "unreadableDocument", "{entry:#}");
+        let rule = &rules[index.as_u64().expect("a rule index") as usize];
+        assert_eq!(rule["id"], "unreadableDocument");
+        assert_eq!(rule["name"], "ScannerReadsTheDocument");
+        assert_eq!(rule["defaultConfiguration"]["level"], "error");
     }
 }
 
@@ -248,6 +474,77 @@ fn one_broken_document_costs_only_itself(
     );
 }
 
+/// SARIF and JUnit name a broken document where it is: its JUnit case
+/// comes between its file's objects, in document order, as an error;
+/// SARIF places it at its line; both still pass their validators, the
+/// SARIF Multitool without a warning.
+#[test]
+fn sarif_and_junit_name_a_broken_document_where_it_is() {
+    let text = [NAMESPACE, BROKEN, DEPLOYMENT].join("---\n");
+    let line = text[..text.find(BROKEN).expect("the broken document")]
+        .matches('\n')
+        .count()
+        + 1;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir
+        .path()
+        .canonicalize()
+        .expect("the temp dir")
+        .join("app.yaml");
+    std::fs::write(&path, &text).expect("written");
+    let path = path.display().to_string();
+    let broken = Template {
+        file: path.clone(),
+        document: Some(2),
+        line,
+        problem: broken_message(line),
+    };
+    let junit_run = scan(&["-o", "junit", &path]);
+    let sarif_run = scan(&["-o", "sarif", &path]);
+    for (format, run) in [("junit", &junit_run), ("sarif", &sarif_run)] {
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let checked = validate_with(format, &run.stdout, &["--strict"]);
+        assert!(
+            checked.status.success(),
+            "{format} refused the report: {}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    assert_eq!(
+        junit_cases(&junit(&junit_run.stdout), &path),
+        [
+            Case::passed("Namespace shop"),
+            broken.case(),
+            Case::passed("Deployment shop/web")
+        ]
+    );
+    assert_sarif_names(&sarif_run.stdout, &[broken]);
+}
+
+/// A scan that read every document says nothing of unreadable ones: the
+/// SARIF invocation succeeded, without notifications or the
+/// `unreadableDocument` rule; JUnit has no error.
+#[test]
+fn a_scan_that_read_everything_names_nothing_unreadable() {
+    let sarif = scan_with(&["-o", "sarif", "-"], Some(NAMESPACE), None);
+    assert_eq!(sarif.code, 0, "{}", sarif.stderr);
+    let sarif = sarif.json();
+    let run = &sarif["runs"][0];
+    assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    assert_eq!(
+        run["invocations"][0]["toolExecutionNotifications"],
+        Value::Null
+    );
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert!(
+        rules.iter().all(|rule| rule["id"] != "unreadableDocument"),
+        "{rules:#?}"
+    );
+    let junit_run = scan_with(&["-o", "junit", "-"], Some(NAMESPACE), None);
+    assert_eq!(junit(&junit_run.stdout).errors, 0, "{}", junit_run.stdout);
+}
+
 /// `true` is not a value of `linkerd.io/inject`: rejected.
 const REJECTED: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  selector:\n    matchLabels: {app: c}\n  template:\n    metadata:\n      labels: {app: c}\n      annotations: {linkerd.io/inject: \"true\"}\n    spec:\n      containers:\n      - name: c\n        image: c:1\n";
 
@@ -313,7 +610,8 @@ fn a_file_that_is_not_utf8_is_named_as_a_whole() {
     )
     .expect("written");
     std::fs::write(dir.path().join("b.yaml"), NAMESPACE).expect("written");
-    let folder = dir.path().display().to_string();
+    let folder = dir.path().canonicalize().expect("the temp dir");
+    let folder = folder.display().to_string();
     let run = scan(&["-o", "json", &folder]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(verdicts(&run), ["Namespace/shop accepted"]);
@@ -324,6 +622,21 @@ fn a_file_that_is_not_utf8_is_named_as_a_whole() {
         )]
     );
     assert_eq!(run.json()["unreadable"][0]["document"], Value::Null);
+    // SARIF and JUnit name the file as a whole, at that line.
+    let whole = Template {
+        file: format!("{folder}/a.yaml"),
+        document: None,
+        line: 4,
+        problem: "is not UTF-8 text (at line 4 column 12): none of its documents was read"
+            .to_owned(),
+    };
+    let sarif = scan(&["-o", "sarif", &folder]);
+    assert_sarif_names(&sarif.stdout, std::slice::from_ref(&whole));
+    let junit_run = scan(&["-o", "junit", &folder]);
+    assert_eq!(
+        junit_cases(&junit(&junit_run.stdout), &whole.file),
+        [whole.case()]
+    );
 }
 
 /// `--fix` still writes the whole stream: the broken document as it came,

@@ -1,25 +1,43 @@
 //! JUnit XML: one test suite per file, one test case per object. A case
 //! fails when its object fails the scan at the `--fail-on` level, so the CI
-//! view and the exit status agree; a policy failure is an error.
+//! view and the exit status agree; a policy failure is an error. A document
+//! that could not be read is a case of its own in its file's suite, in
+//! document order, with an error (it could not be judged), as the exit
+//! status 2 says.
 
 use std::collections::HashSet;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{fixed_lines, patch_operations, Context, NO_RULE_NAMED};
+use super::{
+    fixed_lines, patch_operations, unreadable_name, unreadable_problem, Context, NOT_JUDGED,
+    NO_RULE_NAMED,
+};
+use crate::input::Unreadable;
 use crate::scan::{Judgement, MutationRule, ObjectResult, Scan};
 
 pub fn render(scan: &Scan, context: &Context) -> String {
     let mut report = Report::new("linkerd-ha-scan");
+    // The files of the objects, in input order, then those none of whose
+    // documents could be read.
     let mut files: Vec<&str> = Vec::new();
-    for result in &scan.results {
-        if !files.contains(&result.location.file.as_str()) {
-            files.push(&result.location.file);
+    let all_files = scan
+        .results
+        .iter()
+        .map(|r| r.location.file.as_str())
+        .chain(scan.unreadable.iter().map(|u| u.file.as_str()));
+    for file in all_files {
+        if !files.contains(&file) {
+            files.push(file);
         }
     }
     for file in files {
         let mut suite = TestSuite::new(file);
         let mut names = HashSet::new();
+        // The file's cases by their document's number: its objects (the
+        // items of a `kind: List` in their order) and its unreadable
+        // documents (a whole file is one, and holds no object).
+        let mut cases: Vec<(usize, TestCase)> = Vec::new();
         for result in scan.results.iter().filter(|r| r.location.file == file) {
             let mut name = result.title();
             // GitLab keeps one case per (classname, name): an object applied
@@ -28,8 +46,27 @@ pub fn render(scan: &Scan, context: &Context) -> String {
                 name = format!("{name} (document {})", result.location.document_number);
                 names.insert(name.clone());
             }
-            suite.add_test_case(test_case(result, name, context));
+            cases.push((
+                result.location.document_number,
+                test_case(result, name, context),
+            ));
         }
+        for unreadable in scan.unreadable.iter().filter(|u| u.file == file) {
+            let mut name = format!("{file}: {}", unreadable_name(unreadable));
+            // The same file named twice on the command line.
+            let mut again = 1;
+            while !names.insert(name.clone()) {
+                again += 1;
+                name = format!("{file}: {} ({again})", unreadable_name(unreadable));
+            }
+            cases.push((
+                unreadable.document.unwrap_or_default(),
+                unreadable_case(unreadable, name),
+            ));
+        }
+        // A stable sort: the objects of one document keep their order.
+        cases.sort_by_key(|(document, _)| *document);
+        suite.add_test_cases(cases.into_iter().map(|(_, case)| case));
         report.add_test_suite(suite);
     }
     // Writing XML to memory fails only on invalid XML strings, which
@@ -39,6 +76,29 @@ pub fn render(scan: &Scan, context: &Context) -> String {
     // root element, which the Jenkins JUnit schema (what Jenkins and GitLab
     // read) does not define there.
     xml.replacen(" skipped=\"0\"", "", 1)
+}
+
+/// A document that could not be read: an error, not a failure (nothing
+/// was judged), its message the parser's words with the document's line,
+/// and the whole line the scanner writes on standard error as its text.
+fn unreadable_case(unreadable: &Unreadable, name: String) -> TestCase {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status
+        .set_message(unreadable_problem(unreadable))
+        .set_type("unreadable")
+        .set_description(format!("{unreadable}\n{NOT_JUDGED}"));
+    let mut case = TestCase::new(name, status);
+    case.set_classname(unreadable.file.clone())
+        .set_system_out(format!(
+            "unreadable\n{}:{} ({})",
+            unreadable.file,
+            unreadable.line,
+            match unreadable.document {
+                Some(document) => format!("document {document}"),
+                None => "the whole file".to_owned(),
+            }
+        ));
+    case
 }
 
 fn test_case(result: &ObjectResult, name: String, context: &Context) -> TestCase {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use self::policy_report::ReportApi;
 use crate::gate::FailOn;
+use crate::input::Unreadable;
 use crate::rules::MUTATION_RULE;
 use crate::scan::{Judgement, MutationRule, ObjectResult, Scan, Summary};
 
@@ -103,6 +104,33 @@ pub fn fixed_at_admission(rule: &MutationRule, object: &ObjectResult) -> String 
 
 /// Why a mutation is put under [`MUTATION_RULE`].
 pub const NO_RULE_NAMED: &str = "the policy's answer names no rule for this change: it has no mutated-by audit annotation (a policy module older than the annotation)";
+
+/// An unreadable document as the formats that give it an entry of its own
+/// (JUnit's test case, SARIF's result and notification) name it, its file
+/// being named apart: `document 2 (line 8)`, or `the whole file` for a file
+/// that is not UTF-8 text.
+pub fn unreadable_name(unreadable: &Unreadable) -> String {
+    match unreadable.document {
+        Some(document) => format!("document {document} (line {})", unreadable.line),
+        None => "the whole file".to_owned(),
+    }
+}
+
+/// What is wrong with an unreadable document, its file being named apart:
+/// its number and line, then the parser's words (`document 2 (line 8) is
+/// not valid YAML: mapping values are not allowed in this context at line
+/// 14 column 13`); for a whole file, `the file is not UTF-8 text (at line
+/// 4 column 12): none of its documents was read`.
+pub fn unreadable_problem(unreadable: &Unreadable) -> String {
+    match unreadable.document {
+        Some(_) => format!("{} {}", unreadable_name(unreadable), unreadable.problem),
+        None => format!("the file {}", unreadable.problem),
+    }
+}
+
+/// What an unreadable document means for the scan, for the formats that
+/// give it an entry of their own.
+pub const NOT_JUDGED: &str = "its objects were not judged (the scan exits with 2 until it is rendered, fixed or moved out of the scanned paths)";
 
 /// Each operation of `patch` as one line of JSON.
 pub fn patch_operations(patch: &json_patch::Patch) -> Vec<String> {

@@ -3,17 +3,27 @@
 //! changes an object at admission (`note`, with what the policy's answer
 //! says that rule fixed), each at the document it is about; one rule
 //! descriptor per rule the results name.
+//!
+//! A document that could not be read is told twice: as SARIF says a tool
+//! tells it, by the invocation (`executionSuccessful: false`, one `error`
+//! notification per document, at it); and as an `error` result under
+//! [`UNREADABLE_RULE`], at it, since code scanning reads only results (and
+//! would otherwise close the alerts of a file that became unreadable as
+//! fixed).
 
 use linkerd_ha_policy::finding::{Action, RuleId};
 use serde_sarif::sarif::{
-    ArtifactLocation, Invocation, Location, Message, MultiformatMessageString, PhysicalLocation,
-    Region, ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
-    RunAutomationDetails, Sarif, Tool, ToolComponent,
+    ArtifactLocation, Invocation, Location, Message, MultiformatMessageString, Notification,
+    PhysicalLocation, Region, ReportingConfiguration, ReportingDescriptor,
+    ReportingDescriptorReference, Result as SarifResult, ResultLevel, Run, RunAutomationDetails,
+    Sarif, Tool, ToolComponent,
 };
 
-use super::{patch_operations, Context, NO_RULE_NAMED};
+use super::{patch_operations, unreadable_problem, Context, NOT_JUDGED, NO_RULE_NAMED};
+use crate::input::Unreadable;
 use crate::rules::{
     readable_name, summary_of, FAILURE_RULE, GENERAL_RULE, MUTATION_RULE, RULES_URI,
+    UNREADABLE_RULE,
 };
 use crate::scan::{Judgement, ObjectResult, Scan};
 
@@ -24,11 +34,49 @@ struct Entry<'a> {
     rule: String,
     level: ResultLevel,
     text: String,
-    object: &'a ObjectResult,
+    at: Place<'a>,
+}
+
+/// Where a result is: the document's first line, whole (to one past its
+/// last column, when known).
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    file: &'a str,
+    line: usize,
+    columns: Option<usize>,
+}
+
+impl<'a> Place<'a> {
+    fn of_object(object: &'a ObjectResult) -> Self {
+        Self {
+            file: &object.location.file,
+            line: object.location.line,
+            columns: Some(object.location.columns),
+        }
+    }
+
+    fn of_unreadable(unreadable: &'a Unreadable) -> Self {
+        Self {
+            file: &unreadable.file,
+            line: unreadable.line,
+            columns: None,
+        }
+    }
 }
 
 pub fn render(scan: &Scan, context: &Context) -> String {
-    let entries: Vec<Entry> = scan.results.iter().flat_map(entries).collect();
+    // The objects' findings, then the documents that could not be read.
+    let entries: Vec<Entry> = scan
+        .results
+        .iter()
+        .flat_map(entries)
+        .chain(scan.unreadable.iter().map(|unreadable| Entry {
+            rule: UNREADABLE_RULE.to_owned(),
+            level: ResultLevel::Error,
+            text: unreadable_text(unreadable),
+            at: Place::of_unreadable(unreadable),
+        }))
+        .collect();
 
     // Every rule that is on, then any other id the results use.
     let mut rule_ids: Vec<String> = super::enabled_rules(context.rules)
@@ -43,13 +91,7 @@ pub fn render(scan: &Scan, context: &Context) -> String {
         rule_ids.iter().map(|id| descriptor(id, context)).collect();
     let results: Vec<SarifResult> = entries
         .iter()
-        .map(|entry| {
-            let index = rule_ids
-                .iter()
-                .position(|id| *id == entry.rule)
-                .unwrap_or(0);
-            result(entry, index)
-        })
+        .map(|entry| result(entry, index_of(&rule_ids, &entry.rule)))
         .collect();
 
     let driver = ToolComponent::builder()
@@ -60,8 +102,31 @@ pub fn render(scan: &Scan, context: &Context) -> String {
         .rules(rules)
         .build();
     // Relative URIs are relative to the working folder; saying which lets
-    // code scanning place absolute ones (files outside it) too.
-    let mut invocation = Invocation::builder().execution_successful(true).build();
+    // code scanning place absolute ones (files outside it) too. A scan
+    // that could not read every document did not succeed (exit 2): each
+    // such document is an error notification.
+    let mut invocation = Invocation::builder()
+        .execution_successful(scan.unreadable.is_empty())
+        .build();
+    if !scan.unreadable.is_empty() {
+        let rule = ReportingDescriptorReference::builder()
+            .id(UNREADABLE_RULE.to_owned())
+            .index(index_of(&rule_ids, UNREADABLE_RULE))
+            .build();
+        invocation.tool_execution_notifications = Some(
+            scan.unreadable
+                .iter()
+                .map(|unreadable| {
+                    Notification::builder()
+                        .level(serde_json::json!("error"))
+                        .message(Message::builder().text(unreadable_text(unreadable)).build())
+                        .locations(vec![location(Place::of_unreadable(unreadable))])
+                        .associated_rule(rule.clone())
+                        .build()
+                })
+                .collect(),
+        );
+    }
     if let Ok(cwd) = std::env::current_dir() {
         let folder = format!("file://{}/", escape(&cwd.to_string_lossy()));
         invocation.working_directory = Some(ArtifactLocation::builder().uri(folder).build());
@@ -85,13 +150,24 @@ pub fn render(scan: &Scan, context: &Context) -> String {
     serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
 }
 
+/// The index of the rule `id` among the descriptors.
+fn index_of(rule_ids: &[String], id: &str) -> i64 {
+    let index = rule_ids.iter().position(|rule| rule == id).unwrap_or(0);
+    i64::try_from(index).unwrap_or(0)
+}
+
+/// What a result and a notification say of an unreadable document.
+fn unreadable_text(unreadable: &Unreadable) -> String {
+    format!("{}; {NOT_JUDGED}", unreadable_problem(unreadable))
+}
+
 /// The findings of one object.
 fn entries(object: &ObjectResult) -> Vec<Entry<'_>> {
     let entry = |rule: Option<&str>, level: ResultLevel, text: String| Entry {
         rule: rule.unwrap_or(GENERAL_RULE).to_owned(),
         level,
         text,
-        object,
+        at: Place::of_object(object),
     };
     let mut entries: Vec<Entry> = object
         .violations
@@ -155,6 +231,9 @@ fn descriptor(id: &str, context: &Context) -> ReportingDescriptor {
             rule.name(),
             context.rules.action(rule).name()
         ),
+        None if id == UNREADABLE_RULE => format!(
+            "{summary}. Each result names a document the scanner could not read, in the YAML parser's words (or a file that is not UTF-8 text, at its first byte that is not): its objects were not judged, and the scan exits with 2 until it is rendered (e.g. by `helm template`), fixed or moved out of the scanned paths."
+        ),
         None => format!("{summary}. Each result's message says what happened."),
     };
     ReportingDescriptor::builder()
@@ -178,28 +257,35 @@ fn text(text: &str) -> MultiformatMessageString {
         .build()
 }
 
-fn result(entry: &Entry, rule_index: usize) -> SarifResult {
-    let at = &entry.object.location;
-    let region = Region::builder()
-        .start_line(i64::try_from(at.line).unwrap_or(i64::MAX))
-        .start_column(1)
-        .end_line(i64::try_from(at.line).unwrap_or(i64::MAX))
-        .end_column(i64::try_from(at.columns).unwrap_or(i64::MAX))
-        .build();
-    let location = Location::builder()
+fn result(entry: &Entry, rule_index: i64) -> SarifResult {
+    SarifResult::builder()
+        .rule_id(entry.rule.clone())
+        .rule_index(rule_index)
+        .level(entry.level)
+        .message(Message::builder().text(entry.text.clone()).build())
+        .locations(vec![location(entry.at)])
+        .build()
+}
+
+/// The document's first line in its file.
+fn location(at: Place) -> Location {
+    let line = i64::try_from(at.line).unwrap_or(i64::MAX);
+    let region = match at.columns {
+        Some(columns) => Region::builder()
+            .start_line(line)
+            .start_column(1)
+            .end_line(line)
+            .end_column(i64::try_from(columns).unwrap_or(i64::MAX))
+            .build(),
+        None => Region::builder().start_line(line).build(),
+    };
+    Location::builder()
         .physical_location(
             PhysicalLocation::builder()
-                .artifact_location(ArtifactLocation::builder().uri(uri(&at.file)).build())
+                .artifact_location(ArtifactLocation::builder().uri(uri(at.file)).build())
                 .region(region)
                 .build(),
         )
-        .build();
-    SarifResult::builder()
-        .rule_id(entry.rule.clone())
-        .rule_index(i64::try_from(rule_index).unwrap_or(0))
-        .level(entry.level)
-        .message(Message::builder().text(entry.text.clone()).build())
-        .locations(vec![location])
         .build()
 }
 

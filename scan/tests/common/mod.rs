@@ -98,11 +98,18 @@ pub fn scan(args: &[&str]) -> Run {
 }
 
 pub fn validate(format: &str, text: &str) -> std::process::Output {
+    validate_with(format, text, &[])
+}
+
+/// `validate` with validate.py's `flags` (`--strict`: for SARIF, a warning
+/// of the SARIF Multitool refuses the file too).
+pub fn validate_with(format: &str, text: &str, flags: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join(format!("out.{format}"));
     std::fs::write(&file, text).expect("written");
     Command::new("python3")
         .arg(workspace().join("scan/tests/validators/validate.py"))
+        .args(flags)
         .arg(format)
         .arg(&file)
         .output()
