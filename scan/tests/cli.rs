@@ -21,26 +21,6 @@ fn example(name: &str) -> String {
         .to_string()
 }
 
-/// `(kind/name, operation, outcome)` of each result.
-fn verdicts(run: &Run) -> Vec<(String, String, String)> {
-    run.json()["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|result| {
-            (
-                format!(
-                    "{}/{}",
-                    result["kind"].as_str().unwrap_or_default(),
-                    result["name"].as_str().unwrap_or_default()
-                ),
-                result["operation"].as_str().unwrap_or_default().to_owned(),
-                result["outcome"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn outcome_of<'a>(verdicts: &'a [(String, String, String)], object: &str) -> (&'a str, &'a str) {
     verdicts
         .iter()

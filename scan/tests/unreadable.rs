@@ -13,19 +13,10 @@ use rstest::rstest;
 use serde_json::Value;
 
 /// `Kind/name outcome` of each result of a JSON report.
-fn verdicts(run: &Run) -> Vec<String> {
-    run.json()["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|result| {
-            format!(
-                "{}/{} {}",
-                result["kind"].as_str().unwrap_or_default(),
-                result["name"].as_str().unwrap_or_default(),
-                result["outcome"].as_str().unwrap_or_default()
-            )
-        })
+fn outcomes(run: &Run) -> Vec<String> {
+    verdicts(run)
+        .into_iter()
+        .map(|(object, _, outcome)| format!("{object} {outcome}"))
         .collect()
 }
 
@@ -136,7 +127,7 @@ fn a_repository_with_five_templates_is_read_in_one_run(#[case] format: &str) {
             assert!(last.starts_with(summary), "{}", run.stdout);
         }
         "json" => {
-            let names: Vec<String> = verdicts(&run)
+            let names: Vec<String> = outcomes(&run)
                 .iter()
                 .map(|v| v.split(' ').next().unwrap_or_default().to_owned())
                 .collect();
@@ -453,7 +444,7 @@ fn one_broken_document_costs_only_itself(
     };
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
-        verdicts(&run),
+        outcomes(&run),
         ["Namespace/shop accepted", "Deployment/web mutated"]
     );
     let documents: Vec<u64> = run.json()["results"]
@@ -568,12 +559,9 @@ fn exit_2_outranks_every_verdict(
     let args = [&["-o", "json"], flags, &["-"]].concat();
     let run = scan_with(&args, Some(&text), module.as_deref());
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let verdicts = verdicts(&run);
-    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
-    assert!(
-        verdicts[0].ends_with(&format!(" {outcome}")),
-        "{verdicts:?}"
-    );
+    let judged = outcomes(&run);
+    assert_eq!(judged.len(), 1, "{judged:?}");
+    assert!(judged[0].ends_with(&format!(" {outcome}")), "{judged:?}");
     assert_eq!(run.errors().len(), 1, "{}", run.stderr);
 }
 
@@ -614,7 +602,7 @@ fn a_file_that_is_not_utf8_is_named_as_a_whole() {
     let folder = folder.display().to_string();
     let run = scan(&["-o", "json", &folder]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(verdicts(&run), ["Namespace/shop accepted"]);
+    assert_eq!(outcomes(&run), ["Namespace/shop accepted"]);
     assert_eq!(
         run.errors(),
         [format!(

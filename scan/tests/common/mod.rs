@@ -156,3 +156,23 @@ pub fn guest_module(dir: &Path, on_validate: &str, data: &str) -> String {
     std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
     path.display().to_string()
 }
+
+/// `(kind/name, operation, outcome)` of each result.
+pub fn verdicts(run: &Run) -> Vec<(String, String, String)> {
+    run.json()["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| {
+            (
+                format!(
+                    "{}/{}",
+                    result["kind"].as_str().unwrap_or_default(),
+                    result["name"].as_str().unwrap_or_default()
+                ),
+                result["operation"].as_str().unwrap_or_default().to_owned(),
+                result["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
