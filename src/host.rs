@@ -99,29 +99,6 @@ struct ListAllResourcesRequest<'a> {
     field_masks: Option<&'a [&'a str]>,
 }
 
-/// The fields the rules read, which the policy server prunes answers to;
-/// sorted, as the SDK's set would send them.
-const NAMESPACE_FIELDS: &[&str] = &["metadata.annotations", "metadata.labels", "metadata.name"];
-const DISRUPTION_BUDGET_FIELDS: &[&str] = &[
-    "metadata.name",
-    "spec.maxUnavailable",
-    "spec.minAvailable",
-    "spec.selector",
-];
-const NODE_FIELDS: &[&str] = &["metadata.name", "spec.taints", "spec.unschedulable"];
-/// What the node placement of a workload's pods depends on.
-const WORKLOAD_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "spec.replicas",
-    "spec.template.metadata.labels",
-    "spec.template.spec.affinity",
-    "spec.template.spec.tolerations",
-];
-/// The kinds a critical control-plane component runs as.
-const CONTROL_PLANE_KINDS: [WorkloadKind; 2] =
-    [WorkloadKind::Deployment, WorkloadKind::StatefulSet];
-
 impl ClusterLookup for KubewardenHost {
     fn namespace(&self, name: &str) -> Result<NamespaceObject, String> {
         call("get_resource", &namespace_request(name))
@@ -141,7 +118,7 @@ impl ClusterLookup for KubewardenHost {
 
     fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
         let mut workloads = Vec::new();
-        for kind in CONTROL_PLANE_KINDS {
+        for kind in WorkloadKind::CRITICAL {
             let listed: ObjectList<Templated> = call(
                 "list_resources_by_namespace",
                 &workloads_request(kind, namespace),
@@ -164,7 +141,7 @@ fn workloads_request(kind: WorkloadKind, namespace: &str) -> ListResourcesByName
         namespace,
         label_selector: None,
         field_selector: None,
-        field_masks: Some(WORKLOAD_FIELDS),
+        field_masks: Some(Workload::PLACEMENT_FIELDS),
     }
 }
 
@@ -175,7 +152,7 @@ fn namespace_request(name: &str) -> GetResourceRequest<'_> {
         name,
         namespace: None,
         disable_cache: false,
-        field_masks: Some(NAMESPACE_FIELDS),
+        field_masks: Some(NamespaceObject::LOOKUP_FIELDS),
     }
 }
 
@@ -186,7 +163,7 @@ fn disruption_budgets_request(namespace: &str) -> ListResourcesByNamespaceReques
         namespace,
         label_selector: None,
         field_selector: None,
-        field_masks: Some(DISRUPTION_BUDGET_FIELDS),
+        field_masks: Some(PodDisruptionBudget::LOOKUP_FIELDS),
     }
 }
 
@@ -196,7 +173,7 @@ fn nodes_request() -> ListAllResourcesRequest<'static> {
         kind: "Node",
         label_selector: None,
         field_selector: None,
-        field_masks: Some(NODE_FIELDS),
+        field_masks: Some(Node::LOOKUP_FIELDS),
     }
 }
 
@@ -222,7 +199,7 @@ mod tests {
             name: "linkerd".into(),
             namespace: None,
             disable_cache: false,
-            field_masks: masks(NAMESPACE_FIELDS),
+            field_masks: masks(NamespaceObject::LOOKUP_FIELDS),
         })
         .unwrap();
         assert_eq!(ours, sdk);
@@ -234,7 +211,7 @@ mod tests {
             namespace: "linkerd".into(),
             label_selector: None,
             field_selector: None,
-            field_masks: masks(DISRUPTION_BUDGET_FIELDS),
+            field_masks: masks(PodDisruptionBudget::LOOKUP_FIELDS),
         })
         .unwrap();
         assert_eq!(ours, sdk);
@@ -245,12 +222,12 @@ mod tests {
             kind: "Node".into(),
             label_selector: None,
             field_selector: None,
-            field_masks: masks(NODE_FIELDS),
+            field_masks: masks(Node::LOOKUP_FIELDS),
         })
         .unwrap();
         assert_eq!(ours, sdk);
 
-        for kind in CONTROL_PLANE_KINDS {
+        for kind in WorkloadKind::CRITICAL {
             let ours = serde_json::to_string(&workloads_request(kind, "linkerd")).unwrap();
             let sdk = serde_json::to_string(&sdk::ListResourcesByNamespaceRequest {
                 api_version: "apps/v1".into(),
@@ -258,7 +235,7 @@ mod tests {
                 namespace: "linkerd".into(),
                 label_selector: None,
                 field_selector: None,
-                field_masks: masks(WORKLOAD_FIELDS),
+                field_masks: masks(Workload::PLACEMENT_FIELDS),
             })
             .unwrap();
             assert_eq!(ours, sdk);

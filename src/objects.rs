@@ -237,6 +237,24 @@ json_object!(lenient NamespaceObject {
     "metadata" => metadata,
 });
 
+// The fields of each looked-up kind the rules read, which the policy server
+// prunes its answers to (field masks); sorted, as the SDK's set sends them.
+// One list for the module's lookups and for every host that mirrors them.
+
+impl NamespaceObject {
+    pub const LOOKUP_FIELDS: &'static [&'static str] =
+        &["metadata.annotations", "metadata.labels", "metadata.name"];
+}
+
+impl PodDisruptionBudget {
+    pub const LOOKUP_FIELDS: &'static [&'static str] = &[
+        "metadata.name",
+        "spec.maxUnavailable",
+        "spec.minAvailable",
+        "spec.selector",
+    ];
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PodDisruptionBudget {
     pub metadata: ObjectMeta,
@@ -355,6 +373,9 @@ json_object!(lenient Taint {
 pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 impl Node {
+    pub const LOOKUP_FIELDS: &'static [&'static str] =
+        &["metadata.name", "spec.taints", "spec.unschedulable"];
+
     /// The taints that keep pods without a toleration off the node.
     pub fn blocking_taints(&self) -> impl Iterator<Item = &Taint> + Clone {
         self.spec

@@ -23,6 +23,9 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// The kinds a critical control-plane component runs as.
+    pub const CRITICAL: [WorkloadKind; 2] = [Self::Deployment, Self::StatefulSet];
+
     pub const ALL: [WorkloadKind; 8] = [
         Self::Pod,
         Self::Deployment,
@@ -150,6 +153,17 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The fields a control-plane workload is looked up with: what the
+    /// node placement of its pods depends on (sorted, as the SDK sends).
+    pub const PLACEMENT_FIELDS: &'static [&'static str] = &[
+        "metadata.name",
+        "metadata.namespace",
+        "spec.replicas",
+        "spec.template.metadata.labels",
+        "spec.template.spec.affinity",
+        "spec.template.spec.tolerations",
+    ];
+
     /// Decodes the parts of `json` the rules read, for the given kind.
     pub fn decode(kind: WorkloadKind, json: &str) -> Result<Self, DecodeError> {
         if kind == WorkloadKind::Pod {

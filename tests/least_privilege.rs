@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use linkerd_ha_policy::workload::WorkloadKind;
 use policy_harness::{admission_request, Cluster};
 use serde_json::{json, Value};
 use wasmparser::{Parser, Payload, TypeRef};
@@ -226,7 +227,7 @@ fn declared(list: &Value) -> Resources {
 
 /// The lookups src/host.rs makes: each request names an `api_version`
 /// and then a `kind`, or (the control plane's workloads) takes its kinds
-/// from `CONTROL_PLANE_KINDS` at `apps/v1`.
+/// from `WorkloadKind::CRITICAL`, all of them at `apps/v1`.
 fn read_by_the_code() -> Resources {
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/host.rs"))
         .expect("src/host.rs");
@@ -237,19 +238,13 @@ fn read_by_the_code() -> Resources {
     };
     let mut found = Resources::new();
     let mut api_version = None;
-    if let Some(start) = source.find("const CONTROL_PLANE_KINDS") {
-        // The list's value: from `=` to `];`.
-        let rest = &source[start..];
-        let value = rest
-            .find('=')
-            .and_then(|from| Some(&rest[from..from + rest[from..].find("];")?]))
-            .expect("CONTROL_PLANE_KINDS = [...];");
-        for kind in value.split("WorkloadKind::").skip(1) {
-            let kind: String = kind
-                .chars()
-                .take_while(char::is_ascii_alphanumeric)
-                .collect();
-            found.insert(("apps/v1".to_string(), kind));
+    if source.contains("WorkloadKind::CRITICAL") {
+        for kind in WorkloadKind::CRITICAL {
+            assert_eq!(
+                WorkloadKind::from_group_kind("apps", kind.name()),
+                Some(kind)
+            );
+            found.insert(("apps/v1".to_string(), kind.name().to_string()));
         }
     }
     for line in source.lines() {

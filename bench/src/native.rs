@@ -31,7 +31,7 @@ impl ClusterLookup for NativeCluster {
         self.call(
             "get_resource",
             &json!({"api_version": "v1", "kind": "Namespace", "name": name, "namespace": null,
-                    "disable_cache": false, "field_masks": ["metadata.name", "metadata.annotations"]}),
+                    "disable_cache": false, "field_masks": NamespaceObject::LOOKUP_FIELDS}),
         )
     }
 
@@ -40,7 +40,7 @@ impl ClusterLookup for NativeCluster {
             "list_resources_by_namespace",
             &json!({"api_version": "policy/v1", "kind": "PodDisruptionBudget", "namespace": namespace,
                     "label_selector": null, "field_selector": null,
-                    "field_masks": ["metadata.name", "spec.selector", "spec.minAvailable", "spec.maxUnavailable"]}),
+                    "field_masks": PodDisruptionBudget::LOOKUP_FIELDS}),
         )
         .map(|list| list.items)
     }
@@ -49,21 +49,19 @@ impl ClusterLookup for NativeCluster {
         self.call::<ObjectList<Node>>(
             "list_resources_all",
             &json!({"api_version": "v1", "kind": "Node", "label_selector": null, "field_selector": null,
-                    "field_masks": ["metadata.name", "spec.unschedulable"]}),
+                    "field_masks": Node::LOOKUP_FIELDS}),
         )
         .map(|list| list.items)
     }
 
     fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
         let mut workloads = Vec::new();
-        for kind in [WorkloadKind::Deployment, WorkloadKind::StatefulSet] {
+        for kind in WorkloadKind::CRITICAL {
             let answer: Value = self.call(
                 "list_resources_by_namespace",
                 &json!({"api_version": "apps/v1", "kind": kind.name(), "namespace": namespace,
                         "label_selector": null, "field_selector": null,
-                        "field_masks": ["metadata.name", "metadata.namespace", "spec.replicas",
-                                        "spec.template.metadata.labels", "spec.template.spec.affinity",
-                                        "spec.template.spec.tolerations"]}),
+                        "field_masks": Workload::PLACEMENT_FIELDS}),
             )?;
             workloads.extend(Workload::decode_list(kind, &answer.to_string()).map_err(|e| e.0)?);
         }

@@ -17,23 +17,6 @@ use linkerd_ha_policy::workload::{Workload, WorkloadKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "metadata.annotations", "metadata.labels"];
-const BUDGET_FIELDS: &[&str] = &[
-    "metadata.name",
-    "spec.selector",
-    "spec.minAvailable",
-    "spec.maxUnavailable",
-];
-const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable", "spec.taints"];
-const WORKLOAD_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "spec.replicas",
-    "spec.template.metadata.labels",
-    "spec.template.spec.affinity",
-    "spec.template.spec.tolerations",
-];
-
 /// Later objects replace earlier ones of the same kind, namespace and name;
 /// lists come ordered by namespace, then name.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +54,7 @@ impl ClusterLookup for PlaygroundCluster {
             name: name.to_owned(),
             namespace: None,
             disable_cache: false,
-            field_masks: fields(NAMESPACE_FIELDS),
+            field_masks: fields(NamespaceObject::LOOKUP_FIELDS),
         });
         decode("get_resource", answer)
     }
@@ -85,7 +68,7 @@ impl ClusterLookup for PlaygroundCluster {
                 namespace: namespace.to_owned(),
                 label_selector: None,
                 field_selector: None,
-                field_masks: fields(BUDGET_FIELDS),
+                field_masks: fields(PodDisruptionBudget::LOOKUP_FIELDS),
             });
         decode::<ObjectList<_>>("list_resources_by_namespace", answer).map(|list| list.items)
     }
@@ -96,14 +79,14 @@ impl ClusterLookup for PlaygroundCluster {
             kind: "Node".to_owned(),
             label_selector: None,
             field_selector: None,
-            field_masks: fields(NODE_FIELDS),
+            field_masks: fields(Node::LOOKUP_FIELDS),
         });
         decode::<ObjectList<_>>("list_resources_all", answer).map(|list| list.items)
     }
 
     fn control_plane_workloads(&self, namespace: &str) -> Result<Vec<Workload>, String> {
         let mut workloads = Vec::new();
-        for kind in [WorkloadKind::Deployment, WorkloadKind::StatefulSet] {
+        for kind in WorkloadKind::CRITICAL {
             let operation = "list_resources_by_namespace";
             let answer = self
                 .store
@@ -113,7 +96,7 @@ impl ClusterLookup for PlaygroundCluster {
                     namespace: namespace.to_owned(),
                     label_selector: None,
                     field_selector: None,
-                    field_masks: fields(WORKLOAD_FIELDS),
+                    field_masks: fields(Workload::PLACEMENT_FIELDS),
                 })
                 .map_err(|error| format!("{operation} failed: {error}"))?;
             let listed = Workload::decode_list(kind, &answer.to_string())

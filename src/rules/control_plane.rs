@@ -23,10 +23,8 @@ pub fn critical_component<'w>(
     namespace: &str,
     settings: &Settings,
 ) -> Option<&'w str> {
-    if !matches!(
-        workload.kind,
-        WorkloadKind::Deployment | WorkloadKind::StatefulSet
-    ) || namespace != settings.control_plane.namespace
+    if !WorkloadKind::CRITICAL.contains(&workload.kind)
+        || namespace != settings.control_plane.namespace
     {
         return None;
     }
