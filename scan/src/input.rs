@@ -215,14 +215,8 @@ impl Manifest {
             .get(..error.utf8_error().valid_up_to())
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let line = valid.matches('\n').count() + 1;
-        let column = valid
-            .rsplit('\n')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .count()
-            + 1;
+        let (lines_before, column) = where_text_ends(&valid);
+        let line = lines_before + 1;
         let source = Source { name, text };
         let unreadable = Unreadable {
             file: source.display_name().to_owned(),
@@ -353,18 +347,25 @@ pub(crate) fn position_as_line(
         .and_then(|position| position.checked_sub(padding))
         .filter(|offset| text.is_char_boundary(*offset));
     if let Some(offset) = offset {
-        let before = &text[..offset];
-        let line = first_line + before.matches('\n').count();
-        let column = before
-            .rsplit('\n')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .count()
-            + 1;
+        let (lines_before, column) = where_text_ends(&text[..offset]);
+        let line = first_line + lines_before;
         message.replace_range(start..end, &format!(" at line {line} column {column}"));
     }
     message
+}
+
+/// Where the character after `before` sits: how many line breaks come
+/// before it, and its column (1-based, in characters).
+fn where_text_ends(before: &str) -> (usize, usize) {
+    let lines_before = before.matches('\n').count();
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    (lines_before, column)
 }
 
 /// What a parsed document is.

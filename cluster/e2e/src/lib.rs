@@ -102,6 +102,21 @@ pub fn project() -> policy_release::Project {
         .expect("the workspace's Cargo.toml")
 }
 
+/// The scanner as `cargo build -p linkerd-ha-scan` leaves it (in
+/// `$CARGO_TARGET_DIR`, else the workspace's `target/`).
+pub fn scanner_binary() -> PathBuf {
+    let scanner = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project().root.join("target"))
+        .join("debug/linkerd-ha-scan");
+    assert!(
+        scanner.is_file(),
+        "{} is missing: `cargo build -p linkerd-ha-scan` builds it",
+        scanner.display()
+    );
+    scanner
+}
+
 /// A line on stderr naming what the suite is doing (shown with
 /// `--nocapture`, which `make test-cluster` passes).
 pub fn progress(message: impl AsRef<str>) {

@@ -40,15 +40,7 @@ fn crd_files() -> Vec<PathBuf> {
 /// linkerd-ha-scan` left it, on the built module.
 fn scan_reports(files: &[PathBuf]) -> String {
     let project = project();
-    let scanner = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project.root.join("target"))
-        .join("debug/linkerd-ha-scan");
-    assert!(
-        scanner.is_file(),
-        "{} is missing: `cargo build -p linkerd-ha-scan` builds it",
-        scanner.display()
-    );
+    let scanner = cluster_e2e::scanner_binary();
     let module = project.module_path();
     assert!(
         module.is_file(),

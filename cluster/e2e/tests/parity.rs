@@ -98,15 +98,7 @@ fn setup() -> Tools {
         )
     });
     std::env::set_var(policy_release::project::POLICY_WASM_ENV, &module);
-    let scanner = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project.root.join("target"))
-        .join("debug/linkerd-ha-scan");
-    assert!(
-        scanner.is_file(),
-        "{} is missing: `cargo build -p linkerd-ha-scan` builds it",
-        scanner.display()
-    );
+    let scanner = cluster_e2e::scanner_binary();
     // The mutating instance's settings, as policy-server runs them.
     let mutating = cluster_admission_policies()
         .into_iter()
