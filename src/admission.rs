@@ -259,19 +259,22 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         cluster,
     );
     let findings = lifecycle.weigh(findings, &settings);
-    let mut verdict = Verdict::from_findings(findings, &settings.rules, &object);
-    if let NamespaceInjection::Unknown { failure } = &context.namespace_injection {
-        if context.injection.is_some_and(|d| d.namespace_unknown) {
-            verdict
-                .warnings
-                .insert(0, namespace_unknown(&object, &context.namespace, failure));
+    let verdict = Verdict::from_findings(findings, &settings.rules, &object);
+    // The edge's own warning comes first, whatever the rules say.
+    let edge_warning = match &context.namespace_injection {
+        NamespaceInjection::Unknown { failure }
+            if context.injection.is_some_and(|d| d.namespace_unknown) =>
+        {
+            Some(namespace_unknown(&object, &context.namespace, failure))
         }
-    }
+        _ => None,
+    };
+    let warnings = |rules: Vec<String>| edge_warning.iter().cloned().chain(rules).collect();
     if let Some(message) = verdict.rejection_message(&object) {
-        return Ok(Response::reject(message, 400).with_warnings(verdict.warnings));
+        return Ok(Response::reject(message, 400).with_warnings(warnings(verdict.warnings)));
     }
     if verdict.edits.is_empty() {
-        return Ok(Response::accept().with_warnings(verdict.warnings));
+        return Ok(Response::accept().with_warnings(warnings(verdict.warnings)));
     }
     // The edits go into the request's own text: no second decode, no tree.
     let edit_error = |source| RequestError::Edit {
@@ -289,17 +292,17 @@ fn evaluate(payload: &[u8], cluster: &dyn ClusterLookup) -> Result<Response, Req
         })
     })?;
     let audit_annotations = verdict.mutation_annotations();
-    let mut warnings = verdict.warnings;
-    if warnings.iter().any(|warning| warning.starts_with('[')) {
+    let mut rule_warnings = verdict.warnings;
+    if !rule_warnings.is_empty() {
         // The rules' warnings speak of the object as stored: judged again
         // with the fixes made, none says a request is missing that a fix
-        // just added. The edge's own warnings (no rule) stay as they are.
+        // just added.
         if let Ok(fixed) = kind.decode(mutated.get()) {
             let findings = lifecycle.weigh(check_all(&fixed, &context, &settings), &settings);
-            warnings.retain(|warning| !warning.starts_with('['));
-            warnings.extend(Verdict::from_findings(findings, &settings.rules, &object).warnings);
+            rule_warnings = Verdict::from_findings(findings, &settings.rules, &object).warnings;
         }
     }
+    let warnings = warnings(rule_warnings);
     let mut response = Response::accept().with_warnings(warnings);
     response.mutated_object = Some(mutated);
     response.audit_annotations = Some(audit_annotations);
@@ -393,10 +396,12 @@ impl SubjectKind {
                 Subject::InjectorWebhook(decode_json::<MutatingWebhookConfiguration>(json)?)
             }
             Self::Prometheus => Subject::Prometheus(decode_json::<PrometheusObject>(json)?),
-            Self::Node => Subject::NodeChange(NodeChange {
-                before: decode_json(json)?,
-                after: None,
-            }),
+            // Read before and after by judge_node_change, never here.
+            Self::Node => {
+                return Err(crate::workload::DecodeError(
+                    "a Node is judged as a change, by judge_node_change".to_string(),
+                ))
+            }
         })
     }
 }
@@ -441,10 +446,18 @@ fn judge_node_change(
     let change = match change {
         Ok(change) => change,
         Err(error) => {
-            let name = object.or(old_object).map(|raw| object_name(raw.get()));
-            return Response::accept().with_warnings(vec![format!(
-                "[nodeChanges] Node {}: the Node could not be read ({error}), so whether the change leaves the critical control-plane components enough nodes is unknown; it was let through. Fix: nothing on the Node; check what sent the request",
-                name.as_deref().unwrap_or("<unnamed>")
+            let node = ObjectRef {
+                kind: "Node".to_string(),
+                namespace: String::new(),
+                name: object
+                    .or(old_object)
+                    .map_or_else(|| "<unnamed>".to_string(), |raw| object_name(raw.get())),
+            };
+            return Response::accept().with_warnings(vec![message_line(
+                Some(RuleId::NodeChanges.name()),
+                &node,
+                &format!("the Node could not be read ({error}), so whether the change leaves the critical control-plane components enough nodes is unknown; it was let through"),
+                "nothing on the Node; check what sent the request",
             )]);
         }
     };
