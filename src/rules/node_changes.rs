@@ -4,11 +4,11 @@
 //! needs a node of its own. Only ever a warning: operators cordon and
 //! delete nodes in emergencies.
 
+use std::fmt::Write as _;
+
 use super::control_plane::critical_component;
 use super::rule::{Context, Lookup, NodeChange, Rule, Subject};
 use crate::finding::{Finding, RuleId};
-use std::fmt::Write as _;
-
 use crate::objects::Node;
 use crate::phrasebook::count;
 use crate::settings::Settings;
